@@ -1,0 +1,190 @@
+"""Organisations, users and filings over the API."""
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from finance_app import authz
+from finance_app.accounts import services
+from finance_app.accounts.states import FilingAction, FilingStatus, OrgKind, Role
+from finance_app.api.schemas import documents_errors
+
+blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1",
+                description="Organisations, users and filing")
+
+ERRS = (401, 403, 404, 422)
+
+
+class OrganisationSchema(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.Enum(OrgKind, by_value=True, required=True)
+    name = fields.String(required=True)
+    name_en = fields.String(allow_none=True)
+    country = fields.String(required=True)
+    credit_code = fields.String(allow_none=True)
+    customs_code = fields.String(allow_none=True)
+    registration_number = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    zone = fields.String(allow_none=True)
+    contact_name = fields.String(allow_none=True)
+    contact_email = fields.String(required=True)
+    contact_phone = fields.String(allow_none=True)
+    filing_status = fields.Enum(FilingStatus, by_value=True, required=True)
+    filing_reason = fields.String(allow_none=True)
+    filed_at = fields.DateTime(required=True)
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    roles = fields.Method("_roles", required=True,
+                          metadata={"type": "array", "items": {"type": "string"}})
+    active = fields.Boolean(required=True)
+    totp_enabled = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+    last_signin_at = fields.DateTime(allow_none=True)
+
+    def _roles(self, user) -> list[str]:
+        return sorted(r.value for r in user.roles)
+
+
+class MeSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    organisation = fields.Nested(OrganisationSchema, required=True)
+
+
+class DirectoryQuerySchema(Schema):
+    kind = fields.Enum(OrgKind, by_value=True)
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class UserCreateSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    roles = fields.List(fields.Enum(Role, by_value=True), required=True,
+                        validate=validate.Length(min=1, max=3))
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(max=128))
+
+
+class RolesSchema(Schema):
+    roles = fields.List(fields.Enum(Role, by_value=True), required=True,
+                        validate=validate.Length(min=1, max=3))
+
+
+class FilingQuerySchema(Schema):
+    status = fields.Enum(FilingStatus, by_value=True)
+
+
+class DecisionSchema(Schema):
+    action = fields.Enum(FilingAction, by_value=True, required=True)
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    @documents_errors(blp, 401)
+    @authz.allow(authz.SIGNED_IN)
+    def get(self):
+        """The user the token acts for, and their organisation."""
+        return {"user": current_user, "organisation": current_user.organisation}
+
+
+@blp.route("/organisations")
+class Organisations(MethodView):
+    @blp.arguments(DirectoryQuerySchema, location="query")
+    @blp.response(200, OrganisationSchema(many=True))
+    @documents_errors(blp, 401, 403, 422)
+    @authz.allow(authz.DIRECTORY)
+    def get(self, args):
+        """Approved organisations' filed profiles ("file once, shared by all")."""
+        return services.directory(current_user, kind=args.get("kind"), q=args.get("q"))
+
+
+@blp.route("/organisations/<int:org_id>")
+class OrganisationDetail(MethodView):
+    @blp.response(200, OrganisationSchema)
+    @documents_errors(blp, 401, 403, 404)
+    @authz.allow(authz.SIGNED_IN)
+    def get(self, org_id: int):
+        """One organisation's filed profile: your own, or an approved one for banks and insurers."""
+        return services.get_organisation(org_id, actor=current_user)
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.response(200, UserSchema(many=True))
+    @documents_errors(blp, 401, 403)
+    @authz.allow(authz.ORG_ADMIN)
+    def get(self):
+        """Your organisation's users (admins only)."""
+        return services.list_users(current_user)
+
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    @documents_errors(blp, 401, 403, 422)
+    @authz.allow(authz.ORG_ADMIN)
+    def post(self, data):
+        """Add a user to your organisation with the given roles and initial password."""
+        return services.add_user(actor=current_user, email=data["email"], name=data["name"],
+                                 roles=[r.value for r in data["roles"]],
+                                 password=data["password"])
+
+
+@blp.route("/users/<int:user_id>")
+class UserDetail(MethodView):
+    @blp.response(200, UserSchema)
+    @documents_errors(blp, 401, 403, 404)
+    @authz.allow(authz.ORG_ADMIN)
+    def get(self, user_id: int):
+        return services.get_user(user_id, actor=current_user)
+
+
+@blp.route("/users/<int:user_id>/roles")
+class UserRoles(MethodView):
+    @blp.arguments(RolesSchema)
+    @blp.response(200, UserSchema)
+    @documents_errors(blp, 401, 403, 404, 409, 422)
+    @authz.allow(authz.ORG_ADMIN)
+    def put(self, data, user_id: int):
+        """Replace a user's roles."""
+        return services.set_roles(user_id, [r.value for r in data["roles"]], actor=current_user)
+
+
+@blp.route("/users/<int:user_id>/deactivate")
+class UserDeactivate(MethodView):
+    @blp.response(200, UserSchema)
+    @documents_errors(blp, 401, 403, 404, 409)
+    @authz.allow(authz.ORG_ADMIN)
+    def post(self, user_id: int):
+        """Deactivate a user: their sessions end at once and their tokens stop working."""
+        return services.deactivate_user(user_id, actor=current_user)
+
+
+@blp.route("/filings")
+class Filings(MethodView):
+    @blp.arguments(FilingQuerySchema, location="query")
+    @blp.response(200, OrganisationSchema(many=True))
+    @documents_errors(blp, 401, 403, 422)
+    @authz.allow(authz.OPERATOR)
+    def get(self, args):
+        """Organisations' filings, for the platform operator."""
+        return services.filings(current_user, status=args.get("status"))
+
+
+@blp.route("/filings/<int:org_id>/decision")
+class FilingDecision(MethodView):
+    @blp.arguments(DecisionSchema)
+    @blp.response(200, OrganisationSchema)
+    @documents_errors(blp, 401, 403, 404, 409, 422)
+    @authz.allow(authz.OPERATOR_DECIDER)
+    def post(self, data, org_id: int):
+        """Approve, reject (with a reason), suspend (with a reason) or reinstate a filing."""
+        services.decide_filing(org_id, data["action"], actor=current_user,
+                               reason=data.get("reason"))
+        return services.get_organisation(org_id, actor=current_user)

@@ -1,0 +1,200 @@
+"""Every permission rule, in one place.
+
+Two layers:
+
+* **Endpoint policies.** Every view and API endpoint declares a ``Policy`` with ``@allow``:
+  which organisation kinds and roles may use it and whether the organisation's filing
+  must be approved.  ``enforce_endpoint_policy`` runs before every request and refuses
+  endpoints that declare nothing, so a forgotten declaration closes a route, never opens it.
+* **Object rules.** ``RULES`` maps "<domain>.<verb>" to a predicate on (user, object);
+  services call ``require`` before acting, so views, the API, the CLI and tests all pass
+  through the same check.  List queries use the ``visible_*`` scoping helpers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from flask import current_app, request
+from flask_login import current_user
+
+from finance_app.accounts.states import FilingStatus, OrgKind, Role
+from finance_app.errors import Forbidden, NotFound, Unauthenticated
+
+ANY_KIND = frozenset(OrgKind)
+ANY_ROLE = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    anonymous: bool = False                 # open to everyone, signed in or not
+    kinds: frozenset[OrgKind] = ANY_KIND
+    roles: frozenset[Role] = ANY_ROLE
+    approved_only: bool = True              # the organisation's filing must be approved
+    description: str = ""
+
+    def admits(self, user: Any) -> bool:
+        """Would this policy let ``user`` (possibly anonymous) through?"""
+        if self.anonymous:
+            return True
+        if user is None or not getattr(user, "is_authenticated", False):
+            return False
+        if not user.is_active:
+            return False
+        org = user.organisation
+        if org.kind not in self.kinds:
+            return False
+        if not user.roles.intersection(self.roles):
+            return False
+        if self.approved_only and org.filing_status is not FilingStatus.APPROVED:
+            return False
+        return True
+
+
+def _p(name: str, **kwargs: Any) -> Policy:
+    for key in ("kinds", "roles"):
+        if key in kwargs:
+            kwargs[key] = frozenset(kwargs[key])
+    return Policy(name, **kwargs)
+
+
+K, R = OrgKind, Role
+PUBLIC = _p("public", anonymous=True, description="anyone")
+SIGNED_IN = _p("signed_in", approved_only=False,
+               description="any signed-in user, whatever the filing status")
+FILING_ADMIN = _p("filing_admin", roles={R.ADMIN}, approved_only=False,
+                  description="an organisation admin, whatever the filing status")
+MEMBER = _p("member", description="any user of an approved organisation")
+ORG_ADMIN = _p("org_admin", roles={R.ADMIN}, description="an admin of an approved organisation")
+DIRECTORY = _p("directory", kinds={K.BANK, K.INSURER, K.PLATFORM_OPERATOR},
+               description="banks, insurers and the platform operator")
+OPERATOR = _p("operator", kinds={K.PLATFORM_OPERATOR}, description="platform operator staff")
+OPERATOR_DECIDER = _p("operator_decider", kinds={K.PLATFORM_OPERATOR},
+                      roles={R.APPROVER, R.ADMIN},
+                      description="platform operator approvers and admins")
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (
+    PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER)}
+
+
+def allow(policy: Policy) -> Callable:
+    """Declare who may use a view. Read by ``enforce_endpoint_policy``."""
+    def decorate(view: Callable) -> Callable:
+        view._policy = policy  # type: ignore[attr-defined]
+        return view
+    return decorate
+
+
+def policy_for(endpoint: str | None) -> Policy | None:
+    if endpoint is None:
+        return None
+    if endpoint == "static" or endpoint.endswith(".static") or endpoint.startswith("api-docs."):
+        return PUBLIC  # static files and the OpenAPI document
+    view = current_app.view_functions.get(endpoint)
+    policy = getattr(view, "_policy", None)
+    if policy is None and view is not None:
+        # flask-smorest MethodViews: the policy sits on the class or the method.
+        view_class = getattr(view, "view_class", None)
+        if view_class is not None:
+            method = getattr(view_class, request.method.lower(), None)
+            policy = getattr(method, "_policy", None) or getattr(view_class, "_policy", None)
+    return policy
+
+
+class FilingNotApproved(Forbidden):
+    code = "filing_not_approved"
+
+
+def enforce_endpoint_policy() -> None:
+    """``before_request`` hook: refuse the request unless the endpoint's policy admits the user."""
+    if request.endpoint is None:  # 404 / 405: let Flask answer
+        return
+    policy = policy_for(request.endpoint)
+    if policy is None:
+        raise Forbidden("This page declares no access policy.", code="no_policy")
+    if policy.anonymous:
+        return
+    user = current_user
+    if not user.is_authenticated:
+        raise Unauthenticated("Sign in to continue.")
+    if policy.admits(user):
+        return
+    org = user.organisation
+    kind_role_ok = org.kind in policy.kinds and user.roles.intersection(policy.roles)
+    if kind_role_ok and org.filing_status is not FilingStatus.APPROVED:
+        raise FilingNotApproved(filing_block_message(org))
+    raise Forbidden()
+
+
+def filing_block_message(org: Any) -> str:
+    status = org.filing_status
+    if status is FilingStatus.PENDING:
+        return ("Your organisation's filing is pending review by the platform operator; "
+                "you can act once it is approved.")
+    if status is FilingStatus.REJECTED:
+        return f"Your organisation's filing was rejected: {org.filing_reason}"
+    return f"Your organisation is suspended: {org.filing_reason}"
+
+
+# --------------------------------------------------------------------------- object rules
+
+def _same_org(user: Any, obj: Any) -> bool:
+    return getattr(obj, "org_id", None) == user.org_id
+
+
+def _is_admin_of(user: Any, org_id: int) -> bool:
+    return user.org_id == org_id and Role.ADMIN in user.roles
+
+
+def _can_read_profile(user: Any, org: Any) -> bool:
+    # "File once, shared by all": banks, insurers and the operator read approved profiles;
+    # everyone reads their own; the operator also reads filings it must decide.
+    if org.id == user.org_id:
+        return True
+    if user.organisation.kind is OrgKind.PLATFORM_OPERATOR:
+        return True
+    return (user.organisation.kind in (OrgKind.BANK, OrgKind.INSURER)
+            and org.filing_status is FilingStatus.APPROVED)
+
+
+RULES: dict[str, Callable[[Any, Any], bool]] = {
+    "accounts.read_profile": _can_read_profile,
+    "accounts.edit_filing": lambda u, org: _is_admin_of(u, org.id),
+    "accounts.decide_filing": lambda u, org: (
+        u.organisation.kind is OrgKind.PLATFORM_OPERATOR
+        and u.has_role(Role.APPROVER, Role.ADMIN) and org.id != u.org_id),
+    "accounts.manage_users": lambda u, target: _is_admin_of(u, target.org_id),
+    "accounts.manage_tokens": lambda u, token: _is_admin_of(u, token.org_id),
+    "audit.read_all": lambda u, _=None: u.organisation.kind is OrgKind.PLATFORM_OPERATOR,
+}
+
+
+def _user_ok(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False) and user.is_active)
+
+
+def can(user: Any, action: str, obj: Any = None) -> bool:
+    return _user_ok(user) and RULES[action](user, obj)
+
+
+def require(user: Any, action: str, obj: Any = None, *, hide: bool = True) -> None:
+    """Raise unless ``user`` may do ``action`` to ``obj``.
+
+    With ``hide`` (the default for reads of other organisations' objects) the refusal is a
+    404, so asking for another organisation's object by id reveals nothing about it.
+    """
+    if can(user, action, obj):
+        return
+    if hide and obj is not None and not _same_org(user, obj) and getattr(obj, "id", None) != getattr(user, "org_id", None):
+        raise NotFound(type(obj).__name__.lower())
+    raise Forbidden()
+
+
+def require_approved(user: Any) -> None:
+    if user.organisation.filing_status is not FilingStatus.APPROVED:
+        raise FilingNotApproved(filing_block_message(user.organisation))
+
+
+def kinds_and_roles(policy: Policy) -> tuple[Iterable[OrgKind], Iterable[Role]]:
+    return sorted(policy.kinds), sorted(policy.roles)

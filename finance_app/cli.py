@@ -1,0 +1,55 @@
+"""Command-line tools: ``flask --app finance_app <command>``."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+
+from finance_app.extensions import db
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("create-token")
+    @click.argument("email")
+    @click.option("--name", default="command line", help="What the token is for.")
+    def create_token(email: str, name: str) -> None:
+        """Print a new API token acting as the user with EMAIL."""
+        from finance_app.accounts import services
+        from finance_app.errors import DomainError
+        try:
+            user = services.find_user_by_email(email)
+            if not user.active:
+                raise click.ClickException(f"{user.email} is deactivated.")
+            _token, raw = services.create_token(actor=user, name=name)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+        db.session.commit()
+        click.echo(raw)
+
+    @app.cli.command("audit-verify")
+    def audit_verify() -> None:
+        """Check the whole audit hash chain; name the first broken event."""
+        from finance_app.audit.services import verify_chain
+        report = verify_chain()
+        click.echo(str(report))
+        if not report.ok:
+            sys.exit(1)
+
+    @app.cli.command("demo")
+    def demo() -> None:
+        """Create (or refresh) the demo organisations and users; safe to run twice."""
+        from finance_app.demo import seed
+        for line in seed(password=current_app.config["DEMO_PASSWORD"]):
+            click.echo(line)
+
+    @app.cli.command("demo-code")
+    @click.argument("email")
+    def demo_code(email: str) -> None:
+        """Print the current second-factor code of a demo user (…@demo.test only)."""
+        import pyotp
+        from finance_app.accounts import services
+        user = services.find_user_by_email(email)
+        if not user.email.endswith("@demo.test") or not user.totp_secret:
+            raise click.ClickException("Only demo users with a second factor have demo codes.")
+        click.echo(pyotp.TOTP(user.totp_secret).now())

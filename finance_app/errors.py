@@ -1,0 +1,59 @@
+"""Named domain errors, mapped to HTTP responses in one place (``register_error_handlers``)."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A business rule refused the request. ``field`` names the input at fault, if any."""
+
+    status_code = 422
+    code = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+    def to_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class ValidationFailed(DomainError):
+    status_code = 422
+    code = "validation_failed"
+
+
+class NotFound(DomainError):
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, what: str, ident: object | None = None):
+        super().__init__(f"No {what} with that id." if ident is not None else f"No such {what}.")
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+    def __init__(self, what: str, status: str, action: str):
+        super().__init__(f"Cannot {action.replace('_', ' ')} a {what} that is {status.replace('_', ' ')}.")
+        self.status = status
+        self.action = action
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+    def __init__(self, message: str = "You are not allowed to do this.", *, code: str | None = None):
+        super().__init__(message, code=code)
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+    code = "unauthenticated"

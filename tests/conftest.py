@@ -1,0 +1,161 @@
+"""Test fixtures.
+
+The schema is built once per run by ``alembic upgrade head`` (never ``create_all``), so
+constraints, triggers and migrations are what the tests exercise.  Tests commit for real,
+like the app does.  Isolation per test: on SQLite a fresh copy of the migrated database
+file; on PostgreSQL one TRUNCATE of every table.
+
+Set ``TEST_DATABASE_URL`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/test``) to
+run the suite on PostgreSQL; it uses that database's ``public`` schema and rebuilds it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyotp
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from config import TestConfig
+from finance_app import clock, create_app
+from finance_app.extensions import db, limiter
+
+DEMO_PASSWORD = "correct-horse-battery-9"
+
+
+def _normalise(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+DATABASE_URL = _normalise(os.environ.get("TEST_DATABASE_URL", ""))
+IS_POSTGRES = DATABASE_URL.startswith("postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: only meaningful on SQLite")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres" in item.keywords and not IS_POSTGRES:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if IS_POSTGRES:
+        engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        return DATABASE_URL
+    folder = tmp_path_factory.mktemp("db")
+    return f"sqlite:///{folder / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    class _Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database_url
+
+    application = create_app(_Config)
+    with application.app_context():
+        upgrade()
+        db.session.remove()
+        if not IS_POSTGRES:
+            db.engine.dispose()  # checkpoints the WAL into the file
+            path = Path(db.engine.url.database)
+            template = path.with_suffix(".template")
+            shutil.copyfile(path, template)
+            application.config["_SQLITE_TEMPLATE"] = (path, template)
+        else:
+            tables = [t.name for t in db.metadata.sorted_tables]
+            application.config["_PG_TABLES"] = tables
+    yield application
+
+
+def _reset_database(app) -> None:
+    if IS_POSTGRES:
+        tables = ", ".join(f'"{t}"' for t in app.config["_PG_TABLES"])
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        return
+    path, template = app.config["_SQLITE_TEMPLATE"]
+    db.engine.dispose()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(template, path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(request, app):
+    """Every test starts with an empty migrated database, fresh limits and the real clock."""
+    needs_db = "app" in request.fixturenames or "db_session" in request.fixturenames
+    ctx = app.app_context()
+    ctx.push()
+    if needs_db:
+        _reset_database(app)
+    if app.config.get("RATELIMIT_ENABLED"):
+        limiter.reset()
+    clock.reset()
+    yield
+    db.session.remove()
+    clock.reset()
+    ctx.pop()
+
+
+@pytest.fixture
+def db_session(app):
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_client(app):
+    return app.test_client
+
+
+# --------------------------------------------------------------------------- builders
+
+@pytest.fixture
+def factories(app):
+    from tests import factories as f
+    return f
+
+
+@pytest.fixture
+def org_user(app):
+    """Create an organisation of a kind, with one user and roles; returns the user."""
+    from tests.factories import make_org_user
+    return make_org_user
+
+
+def sign_in(client, user, password: str = DEMO_PASSWORD, *, follow: bool = False):
+    """Sign in through the real form (and the second factor if the user has one)."""
+    response = client.post("/signin", data={"email": user.email, "password": password},
+                           follow_redirects=False)
+    if response.status_code == 302 and response.headers["Location"].endswith("/signin/second-factor"):
+        code = pyotp.TOTP(user.totp_secret).now()
+        response = client.post("/signin/second-factor", data={"code": code})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    if follow:
+        return client.get(response.headers["Location"])
+    return response
+
+
+@pytest.fixture
+def login(client):
+    def _login(user, password: str = DEMO_PASSWORD, the_client=None):
+        return sign_in(the_client or client, user, password)
+    return _login
