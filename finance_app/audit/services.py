@@ -16,6 +16,8 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from finance_app import clock
@@ -78,12 +80,15 @@ def content_hash(prev_hash: str, event_id: int, created_at: datetime, actor_user
 
 
 def _lock_head(session: Session) -> AuditHead:
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    query = select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    head = session.execute(query).scalar_one_or_none()
     if head is None:
-        head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
+        # The first append ever: create the head row, tolerating a concurrent first append.
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        session.execute(insert(AuditHead).values(id=1, last_event_id=0, last_hash=GENESIS_HASH)
+                        .on_conflict_do_nothing(index_elements=["id"]))
+        head = session.execute(query).scalar_one()
     return head
 
 
