@@ -65,6 +65,9 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
 
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    # Number of reverse proxies in front of the app (sets client address and scheme from
+    # X-Forwarded-For/-Proto, so rate limits count real clients). 0: none.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-password")
     TOTP_ISSUER = "CBEC Finance Platform"
 

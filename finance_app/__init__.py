@@ -25,6 +25,10 @@ def create_app(config: type[Config] | Config | str | None = None) -> Flask:
     if isinstance(config, type):
         config = config()
     app.config.from_object(config)
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     register_extensions(app)
     register_blueprints(app)
@@ -82,10 +86,10 @@ def _configure_engine(engine: Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from finance_app.accounts import bp as accounts_bp
+    from finance_app.accounts.views import bp as accounts_bp
     from finance_app.accounts.admin import bp as admin_bp
     from finance_app.api import register_api
-    from finance_app.audit import bp as audit_bp
+    from finance_app.audit.views import bp as audit_bp
     from finance_app.main import bp as main_bp
 
     app.register_blueprint(main_bp)

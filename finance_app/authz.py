@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from flask import current_app, request
+from flask_babel import gettext
 from flask_login import current_user
 
 from finance_app.accounts.states import FilingStatus, OrgKind, Role
@@ -91,13 +92,16 @@ def policy_for(endpoint: str | None) -> Policy | None:
         return None
     if endpoint == "static" or endpoint.endswith(".static") or endpoint.startswith("api-docs."):
         return PUBLIC  # static files and the OpenAPI document
+    if request.method == "OPTIONS":
+        return PUBLIC  # Flask's automatic answer: the Allow header, nothing else
     view = current_app.view_functions.get(endpoint)
     policy = getattr(view, "_policy", None)
     if policy is None and view is not None:
         # flask-smorest MethodViews: the policy sits on the class or the method.
         view_class = getattr(view, "view_class", None)
         if view_class is not None:
-            method = getattr(view_class, request.method.lower(), None)
+            name = "get" if request.method == "HEAD" else request.method.lower()  # as MethodView
+            method = getattr(view_class, name, None)
             policy = getattr(method, "_policy", None) or getattr(view_class, "_policy", None)
     return policy
 
@@ -112,12 +116,12 @@ def enforce_endpoint_policy() -> None:
         return
     policy = policy_for(request.endpoint)
     if policy is None:
-        raise Forbidden("This page declares no access policy.", code="no_policy")
+        raise Forbidden(gettext("This page declares no access policy."), code="no_policy")
     if policy.anonymous:
         return
     user = current_user
     if not user.is_authenticated:
-        raise Unauthenticated("Sign in to continue.")
+        raise Unauthenticated(gettext("Sign in to continue."))
     if policy.admits(user):
         return
     org = user.organisation
@@ -130,18 +134,15 @@ def enforce_endpoint_policy() -> None:
 def filing_block_message(org: Any) -> str:
     status = org.filing_status
     if status is FilingStatus.PENDING:
-        return ("Your organisation's filing is pending review by the platform operator; "
-                "you can act once it is approved.")
+        return gettext("Your organisation's filing is pending review by the platform "
+                       "operator; you can act once it is approved.")
     if status is FilingStatus.REJECTED:
-        return f"Your organisation's filing was rejected: {org.filing_reason}"
-    return f"Your organisation is suspended: {org.filing_reason}"
+        return gettext("Your organisation's filing was rejected: %(reason)s",
+                       reason=org.filing_reason)
+    return gettext("Your organisation is suspended: %(reason)s", reason=org.filing_reason)
 
 
 # --------------------------------------------------------------------------- object rules
-
-def _same_org(user: Any, obj: Any) -> bool:
-    return getattr(obj, "org_id", None) == user.org_id
-
 
 def _is_admin_of(user: Any, org_id: int) -> bool:
     return user.org_id == org_id and Role.ADMIN in user.roles
@@ -152,6 +153,8 @@ def _can_read_profile(user: Any, org: Any) -> bool:
     # everyone reads their own; the operator also reads filings it must decide.
     if org.id == user.org_id:
         return True
+    if user.organisation.filing_status is not FilingStatus.APPROVED:
+        return False  # an unvetted (or suspended) registrant reads no one else's profile
     if user.organisation.kind is OrgKind.PLATFORM_OPERATOR:
         return True
     return (user.organisation.kind in (OrgKind.BANK, OrgKind.INSURER)
@@ -186,9 +189,15 @@ def require(user: Any, action: str, obj: Any = None, *, hide: bool = True) -> No
     """
     if can(user, action, obj):
         return
-    if hide and obj is not None and not _same_org(user, obj) and getattr(obj, "id", None) != getattr(user, "org_id", None):
-        raise NotFound(type(obj).__name__.lower())
+    if hide and obj is not None and _owner_org_id(obj) != getattr(user, "org_id", None):
+        # Worded like a missing id ("No user with that id."), so existence does not show.
+        raise NotFound(type(obj).__name__.lower(), getattr(obj, "id", None))
     raise Forbidden()
+
+
+def _owner_org_id(obj: Any) -> int | None:
+    """The organisation an object belongs to; an organisation belongs to itself."""
+    return obj.org_id if hasattr(obj, "org_id") else getattr(obj, "id", None)
 
 
 def require_approved(user: Any) -> None:

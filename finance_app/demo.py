@@ -78,7 +78,7 @@ def seed(*, password: str) -> list[str]:
                                filing_status=FilingStatus.PENDING, filed_at=clock.now())
             db.session.add(org)
             db.session.flush()
-            audit.record("organisation.registered", org_id=None, obj=org,
+            audit.record("organisation.registered", org_id=org.id, obj=org,
                          changes={"kind": org.kind, "name": org.name, "source": "demo"})
         email = f"{spec.key}@demo.test"
         user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()

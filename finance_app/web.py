@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -19,6 +20,8 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None):
+    # A lazily translated message (flask_babel LazyString) becomes a plain, escapable str.
+    message = str(message) if message is not None else message
     if wants_json():
         response = jsonify({"error": {"code": code, "message": message, "field": field}})
         response.status_code = status
@@ -59,8 +62,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
         return error_response(400, "csrf_failed",
-                              "The form expired or was not sent from this site; "
-                              "reload the page and try again.", "csrf_token")
+                              gettext("The form expired or was not sent from this site; "
+                                      "reload the page and try again."), "csrf_token")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
@@ -76,11 +79,12 @@ def register_error_handlers(app: Flask) -> None:
                  429: "too_many_requests"}
         message = exc.description or exc.name
         if status == 404:
-            message = "Nothing here: the page or object does not exist or is not yours to see."
+            message = gettext("Nothing here: the page or object does not exist or is not "
+                              "yours to see.")
         if status == 429:
-            message = "Too many attempts; wait a minute and try again."
+            message = gettext("Too many attempts; wait a minute and try again.")
         if status == 413:
-            message = "The upload is too large."
+            message = gettext("The upload is too large.")
         response = error_response(status, codes.get(status, "error"), message,
                                   data.get("field") if isinstance(data, dict) else None)
         if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
@@ -96,4 +100,4 @@ def register_error_handlers(app: Flask) -> None:
         if app.testing and app.config.get("PROPAGATE_UNEXPECTED", True):
             raise exc
         return error_response(500, "internal_error",
-                              "Something went wrong on our side; nothing was changed.")
+                              gettext("Something went wrong on our side; nothing was changed."))

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("accounts", __name__)
-
-from finance_app.accounts import views  # noqa: E402,F401
+"""Organisations, users, roles, sessions, second factor and API tokens."""

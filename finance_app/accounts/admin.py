@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from finance_app import authz
@@ -15,13 +16,13 @@ from finance_app.states import allowed_actions
 
 bp = Blueprint("admin", __name__, url_prefix="/operator")
 
-DECISION_LABELS = {FilingAction.APPROVE: "Approve", FilingAction.REJECT: "Reject",
-                   FilingAction.SUSPEND: "Suspend", FilingAction.REINSTATE: "Reinstate"}
+DECISION_LABELS = {FilingAction.APPROVE: _l("Approve"), FilingAction.REJECT: _l("Reject"),
+                   FilingAction.SUSPEND: _l("Suspend"), FilingAction.REINSTATE: _l("Reinstate")}
 
 
 def _decision_form(org, formdata=True) -> DecisionForm:
     form = DecisionForm() if formdata else DecisionForm(formdata=None)
-    form.action.choices = [(a.value, _(DECISION_LABELS[a]))
+    form.action.choices = [(a.value, str(DECISION_LABELS[a]))
                            for a in allowed_actions(FILING_TRANSITIONS, org.filing_status)
                            if a in DECISION_LABELS]
     return form

@@ -8,6 +8,7 @@ import re
 
 import pycountry
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext
 from stdnum.cn import uscc as stdnum_uscc
 
 from finance_app.errors import ValidationFailed
@@ -27,28 +28,30 @@ def validate_credit_code(value: str | None, *, field: str = "credit_code") -> st
     """
     code = stdnum_uscc.compact(value or "")
     if not code:
-        raise ValidationFailed("Enter the Unified Social Credit Code.", field=field)
+        raise ValidationFailed(gettext("Enter the Unified Social Credit Code."), field=field)
     if len(code) != 18:
         raise ValidationFailed(
-            f"A Unified Social Credit Code has 18 characters; this one has {len(code)}.",
+            gettext("A Unified Social Credit Code has 18 characters; this one has %(n)s.",
+                    n=len(code)),
             field=field)
     bad = [c for c in code if c not in USCC_ALPHABET]
     if bad:
         raise ValidationFailed(
-            f"The Unified Social Credit Code contains '{bad[0]}', which GB 32100 does not use.",
+            gettext("The Unified Social Credit Code contains '%(char)s', which GB 32100 does "
+                    "not use.", char=bad[0]),
             field=field)
     if code[0] == "0" or code[1] == "0":
         raise ValidationFailed(
-            "The Unified Social Credit Code's registration authority and category "
-            "(characters 1-2) cannot be 0.", field=field)
+            gettext("The Unified Social Credit Code's registration authority and category "
+                    "(characters 1-2) cannot be 0."), field=field)
     if not code[2:8].isdigit():
         raise ValidationFailed(
-            "Characters 3-8 of the Unified Social Credit Code are the administrative "
-            "division code and must be digits.", field=field)
+            gettext("Characters 3-8 of the Unified Social Credit Code are the administrative "
+                    "division code and must be digits."), field=field)
     if stdnum_uscc.calc_check_digit(code[:17]) != code[17]:
         raise ValidationFailed(
-            "The Unified Social Credit Code's check character does not match; "
-            "please check for a typing error.", field=field)
+            gettext("The Unified Social Credit Code's check character does not match; "
+                    "please check for a typing error."), field=field)
     return code
 
 
@@ -62,7 +65,8 @@ def validate_customs_code(value: str | None, *, field: str = "customs_code") -> 
         return None
     if not _CUSTOMS_CODE.match(code):
         raise ValidationFailed(
-            "A customs registration code has exactly 10 characters, digits or capital letters.",
+            gettext("A customs registration code has exactly 10 characters, digits or "
+                    "capital letters."),
             field=field)
     return code
 
@@ -70,17 +74,18 @@ def validate_customs_code(value: str | None, *, field: str = "customs_code") -> 
 def validate_country(value: str | None, *, field: str = "country") -> str:
     code = (value or "").strip().upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-        raise ValidationFailed("Choose a country by its ISO 3166 two-letter code.", field=field)
+        raise ValidationFailed(gettext("Choose a country by its ISO 3166 two-letter code."),
+                               field=field)
     return code
 
 
 def validate_registration_number(value: str | None, *, field: str = "registration_number") -> str:
     number = (value or "").strip()
     if not number:
-        raise ValidationFailed("Enter the company registration number.", field=field)
+        raise ValidationFailed(gettext("Enter the company registration number."), field=field)
     if len(number) > 64 or not re.match(r"^[\w\-./ ]+$", number):
         raise ValidationFailed(
-            "A registration number has at most 64 letters, digits, spaces or - . /.",
+            gettext("A registration number has at most 64 letters, digits, spaces or - . /."),
             field=field)
     return number
 
@@ -90,7 +95,8 @@ def normalise_email(value: str | None, *, field: str = "email") -> str:
         info = validate_email((value or "").strip(), check_deliverability=False,
                               test_environment=True)
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"Enter a valid e-mail address ({exc}).", field=field) from None
+        raise ValidationFailed(gettext("Enter a valid e-mail address (%(detail)s).", detail=exc),
+                               field=field) from None
     return info.normalized.lower()
 
 

@@ -6,6 +6,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, has_app_context
+from flask_babel import gettext
 
 from finance_app.errors import ValidationFailed
 
@@ -34,16 +35,20 @@ def check_policy(password: str | None, *, email: str | None = None,
                  field: str = "password") -> str:
     password = password or ""
     if len(password) < MIN_LENGTH:
-        raise ValidationFailed(f"Use at least {MIN_LENGTH} characters.", field=field)
+        raise ValidationFailed(gettext("Use at least %(min)s characters.", min=MIN_LENGTH),
+                               field=field)
     if len(password) > MAX_LENGTH:
-        raise ValidationFailed(f"Use at most {MAX_LENGTH} characters.", field=field)
+        raise ValidationFailed(gettext("Use at most %(max)s characters.", max=MAX_LENGTH),
+                               field=field)
     if len(set(password)) < 5:
-        raise ValidationFailed("Use a password with more different characters.", field=field)
+        raise ValidationFailed(gettext("Use a password with more different characters."),
+                               field=field)
     lowered = password.lower()
     if lowered in COMMON:
-        raise ValidationFailed("That password is too common.", field=field)
+        raise ValidationFailed(gettext("That password is too common."), field=field)
     if email and email.split("@")[0].lower() in lowered and len(email.split("@")[0]) >= 4:
-        raise ValidationFailed("Do not use your e-mail address in your password.", field=field)
+        raise ValidationFailed(gettext("Do not use your e-mail address in your password."),
+                               field=field)
     return password
 
 

@@ -10,6 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Iterable
 
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -54,10 +55,10 @@ def _clean_text(value: str | None, field: str, *, required: bool = False,
     text = (value or "").strip()
     if not text:
         if required:
-            raise ValidationFailed("This field is required.", field=field)
+            raise ValidationFailed(gettext("This field is required."), field=field)
         return None
     if len(text) > max_len:
-        raise ValidationFailed(f"Use at most {max_len} characters.", field=field)
+        raise ValidationFailed(gettext("Use at most %(max)s characters.", max=max_len), field=field)
     return text
 
 
@@ -67,9 +68,10 @@ def clean_profile(profile: OrgProfile, *, allow_operator: bool = False,
     try:
         kind = OrgKind(profile.kind)
     except ValueError:
-        raise ValidationFailed("Choose what kind of organisation this is.", field="kind") from None
+        raise ValidationFailed(gettext("Choose what kind of organisation this is."),
+                               field="kind") from None
     if kind is OrgKind.PLATFORM_OPERATOR and not allow_operator:
-        raise ValidationFailed("The platform operator cannot be registered by sign-up.",
+        raise ValidationFailed(gettext("The platform operator cannot be registered by sign-up."),
                                field="kind")
     values: dict = {
         "kind": kind,
@@ -98,10 +100,10 @@ def clean_profile(profile: OrgProfile, *, allow_operator: bool = False,
         return db.session.execute(query).first() is not None
 
     if values["credit_code"] and taken(Organisation.credit_code, values["credit_code"]):
-        raise ValidationFailed("An organisation with this credit code is already filed.",
+        raise ValidationFailed(gettext("An organisation with this credit code is already filed."),
                                field="credit_code")
     if values["customs_code"] and taken(Organisation.customs_code, values["customs_code"]):
-        raise ValidationFailed("An organisation with this customs code is already filed.",
+        raise ValidationFailed(gettext("An organisation with this customs code is already filed."),
                                field="customs_code")
     if values["registration_number"]:
         query = select(Organisation.id).where(
@@ -111,7 +113,8 @@ def clean_profile(profile: OrgProfile, *, allow_operator: bool = False,
             query = query.where(Organisation.id != exclude_org_id)
         if db.session.execute(query).first() is not None:
             raise ValidationFailed(
-                "An organisation with this registration number is already filed in that country.",
+                gettext("An organisation with this registration number is already filed "
+                        "in that country."),
                 field="registration_number")
     return values
 
@@ -125,7 +128,8 @@ def register_organisation(profile: OrgProfile, *, admin_email: str, admin_name: 
     name = _clean_text(admin_name, "admin_name", required=True, max_len=100)
     passwords.check_policy(password, email=email)
     if _email_taken(email):
-        raise ValidationFailed("A user with this e-mail address already exists.", field="email")
+        raise ValidationFailed(gettext("A user with this e-mail address already exists."),
+                               field="email")
     org = Organisation(filing_status=FilingStatus.PENDING, filed_at=clock.now(), **values)
     db.session.add(org)
     user = User(organisation=org, email=email, name=name,
@@ -149,11 +153,11 @@ def _flush_unique(field: str) -> None:
     except IntegrityError as exc:
         message = str(exc.orig).lower()
         if "email" in message:
-            raise ValidationFailed("A user with this e-mail address already exists.",
+            raise ValidationFailed(gettext("A user with this e-mail address already exists."),
                                    field="email") from None
         if "customs_code" in message:
             field = "customs_code"
-        raise ValidationFailed("This is already filed by another organisation.",
+        raise ValidationFailed(gettext("This is already filed by another organisation."),
                                field=field) from None
 
 
@@ -199,16 +203,18 @@ def decide_filing(org_id: int, action: FilingAction | str, *, actor: User,
     try:
         action = FilingAction(action)
     except ValueError:
-        raise ValidationFailed("Unknown decision.", field="action") from None
+        raise ValidationFailed(gettext("Unknown decision."), field="action") from None
     if action is FilingAction.RESUBMIT:
-        raise ValidationFailed("The organisation itself resubmits its filing.", field="action")
+        raise ValidationFailed(gettext("The organisation itself resubmits its filing."),
+                               field="action")
     org = db.session.get(Organisation, org_id, with_for_update=True)
     if org is None:
         raise NotFound("organisation", org_id)
     authz.require(actor, "accounts.decide_filing", org, hide=False)
     reason = _clean_text(reason, "reason", max_len=2000)
     if action in REASON_REQUIRED and not reason:
-        raise ValidationFailed("Give the reason; the organisation will see it.", field="reason")
+        raise ValidationFailed(gettext("Give the reason; the organisation will see it."),
+                               field="reason")
     previous = org.filing_status
     change = org.apply(action, actor=actor, reason=reason)
     if action is FilingAction.SUSPEND:
@@ -226,11 +232,11 @@ def update_filing(org_id: int, profile: OrgProfile, *, actor: User) -> Organisat
         raise NotFound("organisation", org_id)
     authz.require(actor, "accounts.edit_filing", org)
     if org.filing_status not in (FilingStatus.PENDING, FilingStatus.REJECTED):
-        raise Conflict("An approved filing is changed through the platform operator.",
+        raise Conflict(gettext("An approved filing is changed through the platform operator."),
                        code="filing_locked")
     values = clean_profile(profile, exclude_org_id=org.id)
     if values["kind"] is not org.kind:
-        raise ValidationFailed("The kind of organisation cannot change.", field="kind")
+        raise ValidationFailed(gettext("The kind of organisation cannot change."), field="kind")
     before = {k: getattr(org, k) for k in values}
     for key, value in values.items():
         setattr(org, key, value)
@@ -250,9 +256,10 @@ def _parse_roles(roles: Iterable[str]) -> set[Role]:
         try:
             parsed.add(Role(role))
         except ValueError:
-            raise ValidationFailed(f"Unknown role '{role}'.", field="roles") from None
+            raise ValidationFailed(gettext("Unknown role '%(role)s'.", role=role),
+                                   field="roles") from None
     if not parsed:
-        raise ValidationFailed("Give the user at least one role.", field="roles")
+        raise ValidationFailed(gettext("Give the user at least one role."), field="roles")
     return parsed
 
 
@@ -280,7 +287,8 @@ def add_user(*, actor: User, email: str, name: str, roles: Iterable[str],
     parsed = _parse_roles(roles)
     passwords.check_policy(password, email=email)
     if _email_taken(email):
-        raise ValidationFailed("A user with this e-mail address already exists.", field="email")
+        raise ValidationFailed(gettext("A user with this e-mail address already exists."),
+                               field="email")
     user = User(org_id=actor.org_id, email=email, name=name,
                 password_hash=passwords.hash_password(password))
     user.role_rows = [UserRole(role=r) for r in sorted(parsed)]
@@ -311,7 +319,8 @@ def set_roles(user_id: int, roles: Iterable[str], *, actor: User) -> User:
     parsed = _parse_roles(roles)
     before = user.roles
     if Role.ADMIN in before and Role.ADMIN not in parsed and _admins_left(user.org_id, user.id) == 0:
-        raise Conflict("An organisation needs at least one active admin.", code="last_admin")
+        raise Conflict(gettext("An organisation needs at least one active admin."),
+                       code="last_admin")
     user.role_rows = [row for row in user.role_rows if row.role in parsed]
     for role in sorted(parsed - before):
         user.role_rows.append(UserRole(role=role))
@@ -326,7 +335,8 @@ def deactivate_user(user_id: int, *, actor: User) -> User:
     if not user.active:
         return user
     if Role.ADMIN in user.roles and _admins_left(user.org_id, user.id) == 0:
-        raise Conflict("An organisation needs at least one active admin.", code="last_admin")
+        raise Conflict(gettext("An organisation needs at least one active admin."),
+                       code="last_admin")
     user.active = False
     ended = sessions.revoke_all(user.id, "user_deactivated")
     audit.record("user.deactivated", actor=actor, obj=user, changes={"sessions_ended": ended})
@@ -352,7 +362,8 @@ def unlock_user(user_id: int, *, actor: User) -> User:
 
 def change_password(user: User, *, current: str, new: str) -> None:
     if not passwords.verify_password(user.password_hash, current or ""):
-        raise ValidationFailed("That is not your current password.", field="current_password")
+        raise ValidationFailed(gettext("That is not your current password."),
+                               field="current_password")
     passwords.check_policy(new, email=user.email, field="new_password")
     user.password_hash = passwords.hash_password(new)
     sessions.revoke_all(user.id, "password_changed")
@@ -369,7 +380,8 @@ class SignInRefused(Unauthenticated):
     code = "sign_in_refused"
 
 
-GENERIC_REFUSAL = "The e-mail address or password is not correct."
+# Lazy: a module constant, translated when raised (str()) in the request's language.
+GENERIC_REFUSAL = lazy_gettext("The e-mail address or password is not correct.")
 
 
 def authenticate(email: str, password: str, *, max_failures: int, lockout) -> User:
@@ -378,15 +390,16 @@ def authenticate(email: str, password: str, *, max_failures: int, lockout) -> Us
         email = normalise_email(email, field="email")
     except ValidationFailed:
         passwords.dummy_verify(password or "")
-        raise SignInRefused(GENERIC_REFUSAL) from None
+        raise SignInRefused(str(GENERIC_REFUSAL)) from None
     user = db.session.execute(
         select(User).where(User.email == email).with_for_update()).scalar_one_or_none()
     if user is None:
         passwords.dummy_verify(password or "")
-        raise SignInRefused(GENERIC_REFUSAL)
+        raise SignInRefused(str(GENERIC_REFUSAL))
     if user.is_locked():
-        raise SignInRefused("Too many failed attempts: this user is locked for a while. "
-                            "Try again later or ask your organisation's admin to unlock it.",
+        raise SignInRefused(gettext("Too many failed attempts: this user is locked for a while. "
+                                    "Try again later or ask your organisation's admin to "
+                                    "unlock it."),
                             code="locked")
     if not passwords.verify_password(user.password_hash, password or ""):
         user.failed_signins = (user.failed_signins or 0) + 1
@@ -394,9 +407,9 @@ def authenticate(email: str, password: str, *, max_failures: int, lockout) -> Us
             user.locked_until = clock.now() + lockout
             audit.record("user.locked", actor=None, org_id=user.org_id, obj=user,
                          changes={"failed_signins": user.failed_signins})
-        raise SignInRefused(GENERIC_REFUSAL)
+        raise SignInRefused(str(GENERIC_REFUSAL))
     if not user.active:
-        raise SignInRefused("This user has been deactivated by the organisation's admin.",
+        raise SignInRefused(gettext("This user has been deactivated by the organisation's admin."),
                             code="deactivated")
     user.failed_signins, user.locked_until = 0, None
     if passwords.needs_rehash(user.password_hash):
@@ -430,20 +443,21 @@ def check_second_factor(user: User, code: str) -> bool:
 
 def begin_totp_enrolment(user: User) -> str:
     if user.totp_enabled:
-        raise Conflict("The second factor is already on.", code="totp_enabled")
+        raise Conflict(gettext("The second factor is already on."), code="totp_enabled")
     user.totp_secret = totp.new_secret()
     return user.totp_secret
 
 
 def confirm_totp_enrolment(user: User, code: str) -> list[str]:
     if user.totp_enabled:
-        raise Conflict("The second factor is already on.", code="totp_enabled")
+        raise Conflict(gettext("The second factor is already on."), code="totp_enabled")
     if not user.totp_secret:
-        raise Conflict("Start the set-up first.", code="totp_not_started")
+        raise Conflict(gettext("Start the set-up first."), code="totp_not_started")
     step = totp.matching_step(user.totp_secret, code)
     if step is None:
-        raise ValidationFailed("That code is not right; check your authenticator's time and "
-                               "enter the current 6-digit code.", field="code")
+        raise ValidationFailed(gettext("That code is not right; check your authenticator's "
+                                       "time and enter the current 6-digit code."),
+                               field="code")
     user.totp_last_step = step
     user.totp_enabled_at = clock.now()
     codes = totp.issue_recovery_codes(user)
@@ -453,10 +467,10 @@ def confirm_totp_enrolment(user: User, code: str) -> list[str]:
 
 def disable_totp(user: User, *, code: str) -> None:
     if user.second_factor_required:
-        raise Forbidden("Approvers and platform operators must keep the second factor on.",
+        raise Forbidden(gettext("Approvers and platform operators must keep the second factor on."),
                         code="totp_required")
     if not check_second_factor(user, code):
-        raise ValidationFailed("That code is not right.", field="code")
+        raise ValidationFailed(gettext("That code is not right."), field="code")
     user.totp_secret, user.totp_enabled_at, user.totp_last_step = None, None, None
     totp.clear_recovery_codes(user)
     audit.record("user.totp_disabled", actor=user, obj=user)
@@ -464,7 +478,7 @@ def disable_totp(user: User, *, code: str) -> None:
 
 def regenerate_recovery_codes(user: User, *, code: str) -> list[str]:
     if not check_second_factor(user, code):
-        raise ValidationFailed("That code is not right.", field="code")
+        raise ValidationFailed(gettext("That code is not right."), field="code")
     audit.record("user.recovery_codes_regenerated", actor=user, obj=user)
     return totp.issue_recovery_codes(user)
 
@@ -487,6 +501,7 @@ def _token_digest(raw: str) -> str:
 
 def create_token(*, actor: User, name: str) -> tuple[ApiToken, str]:
     """A new API token acting as ``actor``. The raw token is returned once and never stored."""
+    authz.require_approved(actor)
     name = _clean_text(name, "name", required=True, max_len=100)
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(org_id=actor.org_id, user_id=actor.id, name=name, prefix=raw[:12],

@@ -4,12 +4,14 @@ from __future__ import annotations
 from time import time
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint, current_app, flash, redirect, render_template, request, session, url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
 from finance_app import authz
-from finance_app.accounts import bp, services, sessions, totp
+from finance_app.accounts import services, sessions, totp
 from finance_app.accounts.auth import sign_out_current
 from finance_app.accounts.forms import (
     ButtonForm, CodeForm, FilingForm, PasswordChangeForm, RolesForm, SignInForm, SignUpForm,
@@ -20,6 +22,8 @@ from finance_app.accounts.states import FilingStatus
 from finance_app.errors import DomainError, ValidationFailed
 from finance_app.extensions import db, limiter
 from finance_app.i18n import select_locale
+
+bp = Blueprint("accounts", __name__)
 
 PENDING_2FA_SECONDS = 300
 
@@ -57,9 +61,12 @@ def _finish_sign_in(user):
     db.session.commit()
     target = _safe_next(session.get("next_after_signin"))
     lang = session.get("lang")
+    flashes = session.get("_flashes")
     session.clear()
     if lang:
         session["lang"] = lang
+    if flashes:
+        session["_flashes"] = flashes  # e.g. the sign-up confirmation
     session["sid"] = raw
     login_user(user)
     return redirect(target or url_for("main.dashboard"))

@@ -14,6 +14,8 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from finance_app.accounts.auth import enforce_second_factor_enrolment
+from finance_app import authz  # noqa: I001  (after accounts: authz <-> accounts import cycle)
 from finance_app.api.models import IdempotencyRecord
 from finance_app.extensions import db
 from finance_app.web import error_response
@@ -46,6 +48,12 @@ def begin():
     key = request.headers.get(HEADER)
     if key is None or not current_user.is_authenticated:
         return None
+    # This hook runs before the app's access checks: a stored answer is replayed only to
+    # someone who may make the request (not, say, to a colleague without the admin role).
+    authz.enforce_endpoint_policy()
+    refused = enforce_second_factor_enrolment()
+    if refused is not None:
+        return refused
     key = key.strip()
     if not key or len(key) > 255 or not key.isprintable():
         return error_response(422, "invalid_idempotency_key",

@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("audit", __name__, url_prefix="/audit")
-
-from finance_app.audit import views  # noqa: E402,F401
+"""The tamper-evident audit trail."""

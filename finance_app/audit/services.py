@@ -185,3 +185,16 @@ def events_query(*, org_id: int | None = None, action: str | None = None,
     if object_type:
         query = query.where(AuditEvent.object_type == object_type)
     return query
+
+
+def names_for(events) -> tuple[dict[int, str], dict[int, str]]:
+    """E-mail of each actor and name of each organisation named by ``events``."""
+    from finance_app.accounts.models import Organisation, User
+    user_ids = {e.actor_user_id for e in events if e.actor_user_id}
+    org_ids = {e.org_id for e in events if e.org_id}
+    users = dict(db.session.execute(
+        select(User.id, User.email).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    orgs = dict(db.session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids))).all()
+    ) if org_ids else {}
+    return users, orgs

@@ -1,12 +1,13 @@
 """The platform operator's audit viewer."""
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import Blueprint, render_template, request
 
 from finance_app import authz
-from finance_app.audit import bp
 from finance_app.audit import services
 from finance_app.extensions import db
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 @bp.get("/")
@@ -20,8 +21,10 @@ def events():
         org_id = None
     rows = db.session.execute(services.events_query(
         org_id=org_id, action=action, object_type=object_type).limit(200)).scalars().all()
+    users, orgs = services.names_for(rows)
     return render_template("audit/events.html", events=rows, action=action or "",
-                           object_type=object_type or "", org_id=org_id or "")
+                           object_type=object_type or "", org_id=org_id or "",
+                           users=users, orgs=orgs)
 
 
 @bp.get("/verify")

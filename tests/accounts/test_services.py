@@ -263,3 +263,12 @@ class TestTokens:
         with pytest.raises(NotFound):
             services.revoke_token(token.id, actor=make_org_user())
         assert services.authenticate_token(raw) is not None
+
+
+def test_an_unapproved_organisation_gets_no_api_token(app):
+    pending = make_org_user(status=FilingStatus.PENDING)
+    with pytest.raises(Forbidden) as caught:
+        services.create_token(actor=pending, name="early")
+    assert "pending" in caught.value.message
+    result = app.test_cli_runner().invoke(args=["create-token", pending.email])
+    assert result.exit_code != 0 and "pending" in result.output

@@ -1,0 +1,216 @@
+"""``authz`` without HTTP or a database: each endpoint Policy and each object rule in RULES,
+for every organisation kind x role x filing status, against expectations written out here
+independently of the code.  Users are unsaved model instances."""
+from __future__ import annotations
+
+import pytest
+from flask_login import AnonymousUserMixin
+
+from finance_app.accounts import services  # noqa: F401  (before authz: import cycle)
+from finance_app import authz  # noqa: I001
+from finance_app.accounts.models import ApiToken, Organisation, User, UserRole
+from finance_app.accounts.states import FilingStatus, OrgKind, Role
+from finance_app.errors import Forbidden, NotFound
+
+K, R, S = OrgKind, Role, FilingStatus
+APPROVED = S.APPROVED
+MY_ORG, OTHER_ORG = 7, 8
+
+
+def org(org_id: int = MY_ORG, kind: OrgKind = K.SME, status: FilingStatus = APPROVED):
+    return Organisation(id=org_id, kind=kind, filing_status=status,
+                        name=f"Org {org_id}", country="CN")
+
+
+def user(kind: OrgKind = K.SME, roles=(R.OFFICER,), status: FilingStatus = APPROVED, *,
+         org_id: int = MY_ORG, user_id: int = 100, active: bool = True) -> User:
+    return User(id=user_id, org_id=org_id, organisation=org(org_id, kind, status),
+                active=active, email=f"u{user_id}@example.test",
+                role_rows=[UserRole(role=r) for r in roles])
+
+
+def token(org_id: int, token_id: int = 55) -> ApiToken:
+    return ApiToken(id=token_id, org_id=org_id, user_id=1, name="erp", prefix="sfp_x")
+
+
+COMBINATIONS = [(kind, role, status) for kind in OrgKind for role in Role for status in S]
+IDS = [f"{k.value}-{r.value}-{s.value}" for k, r, s in COMBINATIONS]
+
+# --------------------------------------------------------------------------- policies
+
+DIRECTORY_KINDS = {K.BANK, K.INSURER, K.PLATFORM_OPERATOR}
+POLICY_EXPECTATIONS = {
+    "public": lambda k, r, s: True,
+    "signed_in": lambda k, r, s: True,
+    "filing_admin": lambda k, r, s: r is R.ADMIN,
+    "member": lambda k, r, s: s is APPROVED,
+    "org_admin": lambda k, r, s: r is R.ADMIN and s is APPROVED,
+    "directory": lambda k, r, s: k in DIRECTORY_KINDS and s is APPROVED,
+    "operator": lambda k, r, s: k is K.PLATFORM_OPERATOR and s is APPROVED,
+    "operator_decider": lambda k, r, s: (k is K.PLATFORM_OPERATOR and r in {R.APPROVER, R.ADMIN}
+                                         and s is APPROVED),
+}
+
+
+def test_every_policy_has_expectations_here():
+    assert set(authz.POLICIES) == set(POLICY_EXPECTATIONS), (
+        "Write down who each new Policy admits in POLICY_EXPECTATIONS")
+
+
+@pytest.mark.parametrize("kind,role,status", COMBINATIONS, ids=IDS)
+def test_policy_admits(kind, role, status):
+    someone = user(kind, [role], status)
+    wrong = [name for name, policy in authz.POLICIES.items()
+             if policy.admits(someone) is not POLICY_EXPECTATIONS[name](kind, role, status)]
+    assert not wrong, f"{kind.value} {role.value} ({status.value}) is wrongly judged by {wrong}"
+
+
+@pytest.mark.parametrize("nobody", [None, AnonymousUserMixin()], ids=["none", "anonymous"])
+def test_anonymous_passes_only_the_public_policy(nobody):
+    assert {name for name, p in authz.POLICIES.items() if p.admits(nobody)} == {"public"}
+
+
+def test_a_deactivated_user_passes_only_the_public_policy():
+    gone = user(K.PLATFORM_OPERATOR, list(Role), active=False)
+    assert {name for name, p in authz.POLICIES.items() if p.admits(gone)} == {"public"}
+
+
+def test_any_one_of_several_roles_is_enough():
+    officer_and_approver = user(K.PLATFORM_OPERATOR, [R.OFFICER, R.APPROVER])
+    assert authz.OPERATOR_DECIDER.admits(officer_and_approver)
+    assert not authz.ORG_ADMIN.admits(officer_and_approver)
+
+
+# --------------------------------------------------------------------------- object rules
+
+def expected_read_profile(kind, status, target_is_mine, target_status) -> bool:
+    if target_is_mine:
+        return True
+    if status is not APPROVED:
+        return False
+    if kind is K.PLATFORM_OPERATOR:
+        return True
+    return kind in (K.BANK, K.INSURER) and target_status is APPROVED
+
+
+RULE_EXPECTATIONS = {
+    # (actor kind, role, status, is the object in the actor's organisation, extra) -> bool
+    "accounts.read_profile": None,  # checked over every target status below
+    "accounts.edit_filing": lambda k, r, s, mine: mine and r is R.ADMIN,
+    "accounts.decide_filing": lambda k, r, s, mine: (
+        not mine and k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
+    "accounts.manage_users": lambda k, r, s, mine: mine and r is R.ADMIN,
+    "accounts.manage_tokens": lambda k, r, s, mine: mine and r is R.ADMIN,
+    "audit.read_all": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
+}
+
+
+def rule_target(action: str, org_id: int):
+    if action in ("accounts.edit_filing", "accounts.decide_filing"):
+        return org(org_id, K.SME, S.PENDING)
+    if action == "accounts.manage_users":
+        return user(org_id=org_id, user_id=200)
+    if action == "accounts.manage_tokens":
+        return token(org_id)
+    return None
+
+
+def test_every_rule_has_expectations_here():
+    assert set(authz.RULES) == set(RULE_EXPECTATIONS), (
+        "Write down who each new rule in authz.RULES lets through in RULE_EXPECTATIONS")
+
+
+@pytest.mark.parametrize("kind,role,status", COMBINATIONS, ids=IDS)
+def test_rules(kind, role, status):
+    actor = user(kind, [role], status)
+    wrong = []
+    for action, expect in RULE_EXPECTATIONS.items():
+        if expect is None:
+            continue
+        for org_id, mine in ((MY_ORG, True), (OTHER_ORG, False)):
+            got = authz.can(actor, action, rule_target(action, org_id))
+            if got is not expect(kind, role, status, mine):
+                wrong.append(f"{action} on {'own' if mine else 'another'} organisation's "
+                             f"object: {got}")
+    if not authz.can(actor, "accounts.read_profile", actor.organisation):
+        wrong.append("accounts.read_profile of its own profile: False")
+    for target_status in S:
+        got = authz.can(actor, "accounts.read_profile", org(OTHER_ORG, K.SME, target_status))
+        if got is not expected_read_profile(kind, status, False, target_status):
+            wrong.append(f"accounts.read_profile of another {target_status.value} profile: {got}")
+    assert not wrong, f"{kind.value} {role.value} ({status.value}):\n  " + "\n  ".join(wrong)
+
+
+@pytest.mark.parametrize("action", sorted(RULE_EXPECTATIONS))
+def test_no_rule_lets_anonymous_or_deactivated_users_through(action):
+    gone = user(K.PLATFORM_OPERATOR, list(Role), active=False)
+    target = rule_target(action, MY_ORG) or org(MY_ORG)
+    assert authz.can(AnonymousUserMixin(), action, target) is False
+    assert authz.can(None, action, target) is False
+    assert authz.can(gone, action, target) is False
+
+
+# --------------------------------------------------------------------------- require
+
+
+def test_require_returns_quietly_when_allowed():
+    admin = user(roles=[R.ADMIN])
+    assert authz.require(admin, "accounts.manage_users", user(user_id=300)) is None
+
+
+def test_another_organisations_object_is_hidden_as_not_found():
+    admin = user(roles=[R.ADMIN])
+    for obj, what in ((user(org_id=OTHER_ORG, user_id=300), "user"),
+                      (token(OTHER_ORG), "apitoken"),
+                      (org(OTHER_ORG, K.SME, S.PENDING), "organisation")):
+        action = {"user": "accounts.manage_users", "apitoken": "accounts.manage_tokens",
+                  "organisation": "accounts.read_profile"}[what]
+        with pytest.raises(NotFound) as refused:
+            authz.require(admin, action, obj)
+        # worded exactly like the "no such id" the services give, so existence does not show
+        assert refused.value.message == NotFound(what, obj.id).message
+
+
+def test_hiding_does_not_depend_on_how_ids_happen_to_line_up():
+    """Another organisation's user whose id equals my organisation's id is still hidden."""
+    admin = user(roles=[R.ADMIN], org_id=MY_ORG)
+    stranger = user(org_id=OTHER_ORG, user_id=MY_ORG)
+    with pytest.raises(NotFound):
+        authz.require(admin, "accounts.manage_users", stranger)
+
+
+def test_without_hide_or_within_ones_own_organisation_the_refusal_is_403():
+    officer = user(roles=[R.OFFICER])
+    with pytest.raises(Forbidden):  # a colleague: the officer knows it exists
+        authz.require(officer, "accounts.manage_users", user(user_id=300))
+    with pytest.raises(Forbidden):
+        authz.require(officer, "accounts.edit_filing", officer.organisation)
+    bank = user(K.BANK, [R.APPROVER])
+    with pytest.raises(Forbidden):  # the operator's queue is not secret, only its decisions
+        authz.require(bank, "accounts.decide_filing", org(OTHER_ORG), hide=False)
+    with pytest.raises(Forbidden):
+        authz.require(bank, "audit.read_all")
+
+
+@pytest.mark.parametrize("nobody", [None, AnonymousUserMixin()], ids=["none", "anonymous"])
+def test_require_refuses_the_anonymous_without_crashing(nobody):
+    with pytest.raises((NotFound, Forbidden)):
+        authz.require(nobody, "accounts.read_profile", org(OTHER_ORG))
+    with pytest.raises(Forbidden):
+        authz.require(nobody, "audit.read_all")
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_require_approved_explains_the_filing_status(status):
+    someone = user(status=status)
+    someone.organisation.filing_reason = "Licence expired"
+    if status is APPROVED:
+        assert authz.require_approved(someone) is None
+        return
+    with pytest.raises(authz.FilingNotApproved) as refused:
+        authz.require_approved(someone)
+    assert refused.value.status_code == 403 and refused.value.code == "filing_not_approved"
+    expected = {S.PENDING: "pending review by the platform operator",
+                S.REJECTED: "rejected: Licence expired",
+                S.SUSPENDED: "suspended: Licence expired"}[status]
+    assert expected in refused.value.message
