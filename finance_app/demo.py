@@ -43,9 +43,9 @@ DEMO_ORGS = [
             "Zhuhai CBEC Public Service Platform Co., Ltd.", "440400", 1, None, "Zhuhai Hengqin",
             (Role.ADMIN, Role.OFFICER, Role.APPROVER)),
     DemoOrg("sme1", OrgKind.SME, "珠海海岸线跨境电商有限公司", "Zhuhai Coastline E-commerce Co., Ltd.",
-            "440400", 11, "4404960011", "Zhuhai Hengqin"),
+            "440400", 11, "4404930001", "Zhuhai Hengqin"),
     DemoOrg("sme2", OrgKind.SME, "东莞虎门潮品贸易有限公司", "Dongguan Humen Trend Trading Co., Ltd.",
-            "441900", 12, "4419960012", "Dongguan Humen"),
+            "441900", 12, "4419930002", "Dongguan Humen"),
     DemoOrg("bank1", OrgKind.BANK, "珠海华信银行横琴分行", "Huaxin Bank Hengqin Branch",
             "440400", 21, None, "Zhuhai Hengqin"),
     DemoOrg("bank2", OrgKind.BANK, "东莞粤融银行", "Dongguan Yuerong Bank", "441900", 22, None,
@@ -56,9 +56,9 @@ DEMO_ORGS = [
             "Zhuhai Bonded Logistics Warehousing Co., Ltd.", "440400", 41, "4404960041",
             "Zhuhai Bonded Zone"),
     DemoOrg("logistics1", OrgKind.LOGISTICS, "粤港澳速运有限公司", "GBA Express Logistics Co., Ltd.",
-            "440400", 51, "4404960051", "Zhuhai Hengqin"),
+            "440400", 51, "4404980003", "Zhuhai Hengqin"),
     DemoOrg("payment1", OrgKind.PAYMENT_INSTITUTION, "湾区跨境支付有限公司",
-            "Bay Area Cross-border Payments Co., Ltd.", "440300", 61, "4403960061", "Shenzhen"),
+            "Bay Area Cross-border Payments Co., Ltd.", "440300", 61, "4404990004", "Shenzhen"),
 ]
 
 

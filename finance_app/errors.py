@@ -1,6 +1,21 @@
 """Named domain errors, mapped to HTTP responses in one place (``register_error_handlers``)."""
 from __future__ import annotations
 
+from flask_babel import gettext
+
+# The object kinds a NotFound can name, translated; unknown kinds fall back to a neutral noun.
+_KINDS = {
+    "organisation": lambda: gettext("organisation"),
+    "user": lambda: gettext("user"),
+    "API token": lambda: gettext("API token"),
+    "apitoken": lambda: gettext("API token"),
+}
+
+
+def _kind(what: str) -> str:
+    label = _KINDS.get(what)
+    return label() if label else gettext("object")
+
 
 class DomainError(Exception):
     """A business rule refused the request. ``field`` names the input at fault, if any."""
@@ -29,7 +44,10 @@ class NotFound(DomainError):
     code = "not_found"
 
     def __init__(self, what: str, ident: object | None = None):
-        super().__init__(f"No {what} with that id." if ident is not None else f"No such {what}.")
+        # One wording whether the object is missing or belongs to someone else.
+        super().__init__(gettext("No %(what)s with that id, or it is not yours to see.",
+                                 what=_kind(what)) if ident is not None
+                         else gettext("No such %(what)s.", what=_kind(what)))
 
 
 class Conflict(DomainError):
@@ -50,8 +68,8 @@ class Forbidden(DomainError):
     status_code = 403
     code = "forbidden"
 
-    def __init__(self, message: str = "You are not allowed to do this.", *, code: str | None = None):
-        super().__init__(message, code=code)
+    def __init__(self, message: str | None = None, *, code: str | None = None):
+        super().__init__(message or gettext("You are not allowed to do this."), code=code)
 
 
 class Unauthenticated(DomainError):

@@ -25,6 +25,9 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 class PlatformApi(Api):
     """flask-smorest, with our error format in the document and our error handlers in charge."""
     ERROR_SCHEMA = ErrorSchema
+    # No catch-all "default" response: each endpoint documents the error codes it can give
+    # (api.schemas.documents_errors), so a client, and the fuzz tests, can rely on the list.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self):  # finance_app.web registers them for the whole app
         return None

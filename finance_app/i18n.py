@@ -84,7 +84,15 @@ def fmt_datetime(value: datetime | None, fmt: str = "medium") -> str:
                            tzinfo=tz, locale=_locale())
 
 
+def country_name(code: str | None) -> str:
+    """The ISO 3166 country's name in the current locale (葡萄牙 / Portugal)."""
+    if not code:
+        return "—"
+    return _locale().territories.get(code, code)
+
+
 def register_filters(app: Flask) -> None:
+    app.jinja_env.filters["country_name"] = country_name
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["date"] = fmt_date

@@ -72,7 +72,13 @@ def register_error_handlers(app: Flask) -> None:
         data = getattr(exc, "data", None) or {}
         if status == 422 and "messages" in data:
             field, message = _first_webargs_error(data["messages"])
+            if field == "_schema":  # marshmallow's name for "the body as a whole"
+                field = None
             return error_response(422, "validation_failed", message, field)
+        if status in (400, 415) and "messages" in data:  # webargs: not JSON, or not valid JSON
+            message = _first_webargs_error(data["messages"])[1]
+            return error_response(status, "unsupported_media_type" if status == 415
+                                  else "invalid_json", message)
         codes = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 413: "too_large",
                  415: "unsupported_media_type", 422: "validation_failed",

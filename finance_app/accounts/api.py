@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from finance_app import authz
-from finance_app.accounts import services
+from finance_app.accounts import passwords, services
 from finance_app.accounts.states import FilingAction, FilingStatus, OrgKind, Role
-from finance_app.api.schemas import documents_errors
+from finance_app.api.schemas import (
+    ID, ApiBlueprint, Text, UtcDateTime, documents_errors, idempotent,
+)
 
-blp = Blueprint("accounts_api", __name__, url_prefix="/api/v1",
-                description="Organisations, users and filing")
-
-ERRS = (401, 403, 404, 422)
+blp = ApiBlueprint("accounts_api", __name__, url_prefix="/api/v1",
+                   description="Organisations, users and filing")
 
 
 class OrganisationSchema(Schema):
@@ -33,8 +32,8 @@ class OrganisationSchema(Schema):
     contact_phone = fields.String(allow_none=True)
     filing_status = fields.Enum(FilingStatus, by_value=True, required=True)
     filing_reason = fields.String(allow_none=True)
-    filed_at = fields.DateTime(required=True)
-    decided_at = fields.DateTime(allow_none=True)
+    filed_at = UtcDateTime(required=True)
+    decided_at = UtcDateTime(allow_none=True)
 
 
 class UserSchema(Schema):
@@ -45,8 +44,8 @@ class UserSchema(Schema):
                           metadata={"type": "array", "items": {"type": "string"}})
     active = fields.Boolean(required=True)
     totp_enabled = fields.Boolean(required=True)
-    created_at = fields.DateTime(required=True)
-    last_signin_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    last_signin_at = UtcDateTime(allow_none=True)
 
     def _roles(self, user) -> list[str]:
         return sorted(r.value for r in user.roles)
@@ -59,16 +58,19 @@ class MeSchema(Schema):
 
 class DirectoryQuerySchema(Schema):
     kind = fields.Enum(OrgKind, by_value=True)
-    q = fields.String(validate=validate.Length(max=100))
+    q = Text(validate=validate.Length(max=100))
 
 
 class UserCreateSchema(Schema):
-    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    email = Text(required=True, validate=validate.Length(min=3, max=254),
+                 metadata={"format": "email"})
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
     roles = fields.List(fields.Enum(Role, by_value=True), required=True,
                         validate=validate.Length(min=1, max=3))
-    password = fields.String(required=True, load_only=True,
-                             validate=validate.Length(max=128))
+    password = Text(required=True, load_only=True,
+                    validate=validate.Length(min=passwords.MIN_LENGTH, max=passwords.MAX_LENGTH),
+                    metadata={"description": "At least 12 different-enough characters; not "
+                                             "a common password, nor the e-mail's name."})
 
 
 class RolesSchema(Schema):
@@ -82,13 +84,13 @@ class FilingQuerySchema(Schema):
 
 class DecisionSchema(Schema):
     action = fields.Enum(FilingAction, by_value=True, required=True)
-    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    reason = Text(allow_none=True, validate=validate.Length(max=2000))
 
 
 @blp.route("/me")
 class Me(MethodView):
     @blp.response(200, MeSchema)
-    @documents_errors(blp, 401)
+    @documents_errors(blp)
     @authz.allow(authz.SIGNED_IN)
     def get(self):
         """The user the token acts for, and their organisation."""
@@ -99,17 +101,17 @@ class Me(MethodView):
 class Organisations(MethodView):
     @blp.arguments(DirectoryQuerySchema, location="query")
     @blp.response(200, OrganisationSchema(many=True))
-    @documents_errors(blp, 401, 403, 422)
+    @documents_errors(blp, 422)
     @authz.allow(authz.DIRECTORY)
     def get(self, args):
         """Approved organisations' filed profiles ("file once, shared by all")."""
         return services.directory(current_user, kind=args.get("kind"), q=args.get("q"))
 
 
-@blp.route("/organisations/<int:org_id>")
+@blp.route(f"/organisations/<{ID}:org_id>")
 class OrganisationDetail(MethodView):
     @blp.response(200, OrganisationSchema)
-    @documents_errors(blp, 401, 403, 404)
+    @documents_errors(blp, 404)
     @authz.allow(authz.SIGNED_IN)
     def get(self, org_id: int):
         """One organisation's filed profile: your own, or an approved one for banks and insurers."""
@@ -119,7 +121,7 @@ class OrganisationDetail(MethodView):
 @blp.route("/users")
 class Users(MethodView):
     @blp.response(200, UserSchema(many=True))
-    @documents_errors(blp, 401, 403)
+    @documents_errors(blp)
     @authz.allow(authz.ORG_ADMIN)
     def get(self):
         """Your organisation's users (admins only)."""
@@ -127,7 +129,8 @@ class Users(MethodView):
 
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
-    @documents_errors(blp, 401, 403, 422)
+    @documents_errors(blp, 400, 409, 415, 422)
+    @idempotent(blp)
     @authz.allow(authz.ORG_ADMIN)
     def post(self, data):
         """Add a user to your organisation with the given roles and initial password."""
@@ -136,30 +139,31 @@ class Users(MethodView):
                                  password=data["password"])
 
 
-@blp.route("/users/<int:user_id>")
+@blp.route(f"/users/<{ID}:user_id>")
 class UserDetail(MethodView):
     @blp.response(200, UserSchema)
-    @documents_errors(blp, 401, 403, 404)
+    @documents_errors(blp, 404)
     @authz.allow(authz.ORG_ADMIN)
     def get(self, user_id: int):
         return services.get_user(user_id, actor=current_user)
 
 
-@blp.route("/users/<int:user_id>/roles")
+@blp.route(f"/users/<{ID}:user_id>/roles")
 class UserRoles(MethodView):
     @blp.arguments(RolesSchema)
     @blp.response(200, UserSchema)
-    @documents_errors(blp, 401, 403, 404, 409, 422)
+    @documents_errors(blp, 400, 404, 409, 415, 422)
     @authz.allow(authz.ORG_ADMIN)
     def put(self, data, user_id: int):
         """Replace a user's roles."""
         return services.set_roles(user_id, [r.value for r in data["roles"]], actor=current_user)
 
 
-@blp.route("/users/<int:user_id>/deactivate")
+@blp.route(f"/users/<{ID}:user_id>/deactivate")
 class UserDeactivate(MethodView):
     @blp.response(200, UserSchema)
-    @documents_errors(blp, 401, 403, 404, 409)
+    @documents_errors(blp, 404, 409, 422)
+    @idempotent(blp)
     @authz.allow(authz.ORG_ADMIN)
     def post(self, user_id: int):
         """Deactivate a user: their sessions end at once and their tokens stop working."""
@@ -170,18 +174,19 @@ class UserDeactivate(MethodView):
 class Filings(MethodView):
     @blp.arguments(FilingQuerySchema, location="query")
     @blp.response(200, OrganisationSchema(many=True))
-    @documents_errors(blp, 401, 403, 422)
+    @documents_errors(blp, 422)
     @authz.allow(authz.OPERATOR)
     def get(self, args):
         """Organisations' filings, for the platform operator."""
         return services.filings(current_user, status=args.get("status"))
 
 
-@blp.route("/filings/<int:org_id>/decision")
+@blp.route(f"/filings/<{ID}:org_id>/decision")
 class FilingDecision(MethodView):
     @blp.arguments(DecisionSchema)
     @blp.response(200, OrganisationSchema)
-    @documents_errors(blp, 401, 403, 404, 409, 422)
+    @documents_errors(blp, 400, 404, 409, 415, 422)
+    @idempotent(blp)
     @authz.allow(authz.OPERATOR_DECIDER)
     def post(self, data, org_id: int):
         """Approve, reject (with a reason), suspend (with a reason) or reinstate a filing."""

@@ -17,10 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from finance_app.accounts.auth import enforce_second_factor_enrolment
 from finance_app import authz  # noqa: I001  (after accounts: authz <-> accounts import cycle)
 from finance_app.api.models import IdempotencyRecord
+from finance_app.api.schemas import IDEMPOTENCY_KEY as HEADER
 from finance_app.extensions import db
 from finance_app.web import error_response
-
-HEADER = "Idempotency-Key"
 
 
 def _fingerprint() -> str:

@@ -3,20 +3,21 @@ from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from finance_app import authz
-from finance_app.api.schemas import documents_errors
+from finance_app.api.schemas import (
+    DB_INT_MAX, ApiBlueprint, Text, UtcDateTime, documents_errors,
+)
 from finance_app.audit import services
 from finance_app.extensions import db
 
-blp = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit", description="Audit trail")
+blp = ApiBlueprint("audit_api", __name__, url_prefix="/api/v1/audit", description="Audit trail")
 
 
 class AuditEventSchema(Schema):
     id = fields.Integer(required=True)
-    created_at = fields.DateTime(required=True)
+    created_at = UtcDateTime(required=True)
     actor_user_id = fields.Integer(allow_none=True)
     org_id = fields.Integer(allow_none=True)
     action = fields.String(required=True)
@@ -28,9 +29,9 @@ class AuditEventSchema(Schema):
 
 
 class AuditQuerySchema(Schema):
-    action = fields.String(validate=validate.Length(max=80))
-    object_type = fields.String(validate=validate.Length(max=60))
-    org_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
+    action = Text(validate=validate.Length(max=80))
+    object_type = Text(validate=validate.Length(max=60))
+    org_id = fields.Integer(validate=validate.Range(min=1, max=DB_INT_MAX))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
@@ -45,7 +46,7 @@ class ChainReportSchema(Schema):
 class Events(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventSchema(many=True))
-    @documents_errors(blp, 401, 403, 422)
+    @documents_errors(blp, 422)
     @authz.allow(authz.OPERATOR)
     def get(self, args):
         """Newest audit events first."""
@@ -57,7 +58,7 @@ class Events(MethodView):
 @blp.route("/verify")
 class Verify(MethodView):
     @blp.response(200, ChainReportSchema)
-    @documents_errors(blp, 401, 403)
+    @documents_errors(blp)
     @authz.allow(authz.OPERATOR)
     def get(self):
         """Recompute the hash chain and name the first broken event."""
