@@ -129,7 +129,7 @@ class Users(MethodView):
 
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
-    @documents_errors(blp, 400, 409, 415, 422)
+    @documents_errors(blp, 400, 409, 413, 415, 422)
     @idempotent(blp)
     @authz.allow(authz.ORG_ADMIN)
     def post(self, data):
@@ -152,7 +152,7 @@ class UserDetail(MethodView):
 class UserRoles(MethodView):
     @blp.arguments(RolesSchema)
     @blp.response(200, UserSchema)
-    @documents_errors(blp, 400, 404, 409, 415, 422)
+    @documents_errors(blp, 400, 404, 409, 413, 415, 422)
     @authz.allow(authz.ORG_ADMIN)
     def put(self, data, user_id: int):
         """Replace a user's roles."""
@@ -185,7 +185,7 @@ class Filings(MethodView):
 class FilingDecision(MethodView):
     @blp.arguments(DecisionSchema)
     @blp.response(200, OrganisationSchema)
-    @documents_errors(blp, 400, 404, 409, 415, 422)
+    @documents_errors(blp, 400, 404, 409, 413, 415, 422)
     @idempotent(blp)
     @authz.allow(authz.OPERATOR_DECIDER)
     def post(self, data, org_id: int):

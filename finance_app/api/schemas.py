@@ -78,6 +78,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or it is not yours to see.",
     409: "The object's state does not allow this, a concurrent change won, or a request with "
          "the same Idempotency-Key is still being processed.",
+    413: "The body is larger than the server accepts (MAX_CONTENT_LENGTH).",
     415: "The body is not sent as JSON (Content-Type: application/json).",
     422: "The input is invalid; `field` names it.",
 }
