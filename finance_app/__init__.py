@@ -61,6 +61,7 @@ def register_extensions(app: Flask) -> None:
     api.init_app(app)
 
     from finance_app.accounts import auth  # noqa: F401  (registers the login loaders)
+    from finance_app.trade import models as _trade_models  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:

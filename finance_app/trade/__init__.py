@@ -1,0 +1,1 @@
+"""Trade evidence: orders, payments, waybills, inventories and three-document matching."""
