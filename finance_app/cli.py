@@ -10,6 +10,9 @@ from finance_app.extensions import db
 
 
 def register(app: Flask) -> None:
+    from finance_app.trade.cli import register as register_trade
+    register_trade(app)
+
     @app.cli.command("create-token")
     @click.argument("email")
     @click.option("--name", default="command line", help="What the token is for.")

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from stdnum.cn import ric
 
+from finance_app.money import UnknownCurrency, minor_units
 from finance_app.trade.states import B2B_MODES, Direction, Verdict
 
 
@@ -30,8 +31,19 @@ def _norm(text: str | None) -> str:
     return "".join((text or "").split()).casefold()
 
 
-def _fmt(amount: Decimal | None) -> str:
-    return "—" if amount is None else f"{amount.normalize():f}"
+def _fmt(amount: Decimal | None, currency: str | None = None) -> str:
+    """An amount as a person writes it: the currency's minor units unless it has more."""
+    if amount is None:
+        return "—"
+    digits = 2
+    if currency:
+        try:
+            digits = minor_units(currency)
+        except UnknownCurrency:
+            pass
+    exact = amount.normalize()
+    places = max(digits, -exact.as_tuple().exponent if exact.as_tuple().exponent < 0 else 0)
+    return f"{amount:,.{places}f}"
 
 
 ID_CARD = "1"  # 证件类型 1: 身份证 (resident identity card)
@@ -97,8 +109,9 @@ def evaluate(order: Any, payments: Iterable[Any], waybill: Any | None,
             if paid > expected if deferred else paid != expected:
                 reasons.append(Reason(
                     "payment_amount_mismatch",
-                    f"The payment of {_fmt(paid)} {order.currency} does not equal the order's "
-                    f"{_fmt(expected)} {order.currency}.", True))
+                    f"The payment of {_fmt(paid, order.currency)} {order.currency} does not "
+                    f"equal the order's {_fmt(expected, order.currency)} {order.currency}.",
+                    True))
         for p in payments:
             if order.pay_transaction_id and p.pay_transaction_id != order.pay_transaction_id:
                 reasons.append(Reason(

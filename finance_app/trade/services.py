@@ -152,6 +152,8 @@ def _filer(kind: DocumentKind, values: dict, actor: User | None, cache: dict) ->
 def _values(kind: DocumentKind, document: DocumentInput) -> tuple[dict, dict]:
     values, extra = {}, {}
     for name, value in (document.fields or {}).items():
+        if name == "direction":
+            continue
         name = RENAMES.get(name, name)
         if name in _COLUMNS[kind]:
             values[name] = value

@@ -175,3 +175,15 @@ def test_verified_b2b_export_on_terms_becomes_a_receivable_settled_by_payments(a
     assert verdict() == (Verdict.MISMATCH, ["payment_amount_mismatch"])
     assert db.session.execute(select(func.count(Payment.id))).scalar_one() == 3
     assert results(overpaid)[0]["accepted"]
+
+
+def test_verdicts_command_prints_one_json_object_per_order(app):
+    sme, logistics, payer = parties()
+    file([order("ORD-1"), order("ORD-2"), payment("ORD-1", amount="99.00")], None)
+    lines = app.test_cli_runner().invoke(args=["verdicts", "--json"]).output.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [(r["order_no"], r["ebp_code"], r["verdict"]) for r in rows] == [
+        ("ORD-1", "PLATFORM01", "mismatch"), ("ORD-2", "PLATFORM01", "incomplete")]
+    assert rows[0]["reasons"][0] == {
+        "code": "payment_amount_mismatch",
+        "message": "The payment of 99.00 USD does not equal the order's 110.00 USD."}
