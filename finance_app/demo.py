@@ -108,6 +108,8 @@ def seed(*, password: str) -> list[str]:
         org.apply(FilingAction.APPROVE, actor=operator_user)
         audit.record("organisation.filing_approve", actor=operator_user, obj=org,
                      changes={"filing_status": ["pending", "approved"], "source": "demo"})
+    from finance_app.trade.demo import seed_trades
+    lines.append(seed_trades())
     db.session.commit()
     lines.append("Users with a second factor: add the secret to an authenticator app, or print "
                  "the current code with `flask --app finance_app demo-code EMAIL`.")

@@ -55,3 +55,26 @@ def test_create_token_prints_a_working_token(app):
     assert missing.exit_code != 0 and "No such user" in missing.output
     count = db.session.execute(select(func.count(User.id))).scalar_one()
     assert count == 9
+
+
+def test_demo_trades_have_verified_and_mismatched_verdicts(app):
+    import json as _json
+    from finance_app.trade.models import Receivable
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo"])
+    runner.invoke(args=["demo"])  # a second run files nothing twice
+    rows = [_json.loads(line) for line in
+            runner.invoke(args=["verdicts", "--json"]).output.splitlines()]
+    verdicts = {r["order_no"]: (r["verdict"], [x["code"] for x in r["reasons"]]) for r in rows}
+    assert verdicts == {
+        "MLB-2026-0001": ("verified", []),
+        "LPT-2026-0107": ("mismatch", ["payment_amount_mismatch"]),
+        "B2B-MX-0042": ("verified", []),
+        "OW-PT-0009": ("incomplete", ["waybill_missing"]),
+        "AMX-2026-5531": ("verified", []),
+        "MLB-2026-0877": ("mismatch", ["line_total_mismatch"]),
+        "TM-1210-7781": ("verified", []),
+        "TM-1210-7790": ("mismatch", ["payer_not_buyer", "consignee_mismatch"]),
+    }
+    receivable = db.session.execute(select(Receivable)).scalar_one()
+    assert receivable.order.order_no == "B2B-MX-0042" and receivable.currency == "USD"
