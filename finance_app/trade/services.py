@@ -15,13 +15,14 @@ from typing import Any, Iterable, Protocol
 
 from flask_babel import gettext
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from finance_app import authz, clock
 from finance_app.accounts.models import Organisation, User
 from finance_app.accounts.states import FilingStatus, OrgKind
 from finance_app.audit import services as audit
 from finance_app.audit.services import canonical_json
+from finance_app.db import ExactDecimal
 from finance_app.errors import NotFound
 from finance_app.extensions import db
 from finance_app.trade import matching
@@ -118,6 +119,12 @@ def _organisation_for_code(code: str | None, cache: dict) -> Organisation | None
     return cache[code]
 
 
+KIND_NAMES = {OrgKind.SME: "an SME", OrgKind.LOGISTICS: "a logistics company",
+              OrgKind.PAYMENT_INSTITUTION: "a payment institution", OrgKind.BANK: "a bank",
+              OrgKind.INSURER: "an insurer", OrgKind.WAREHOUSE_OPERATOR: "a warehouse operator",
+              OrgKind.PLATFORM_OPERATOR: "the platform operator"}
+
+
 def _filer(kind: DocumentKind, values: dict, actor: User | None, cache: dict) -> Organisation:
     """The filed organisation that files this document, checked against who is filing it."""
     candidates = [(name, values.get(name)) for name in FILER_FIELDS[kind] if values.get(name)]
@@ -127,23 +134,25 @@ def _filer(kind: DocumentKind, values: dict, actor: User | None, cache: dict) ->
     orgs = [(name, code, _organisation_for_code(code, cache)) for name, code in candidates]
     filed = [(name, code, org) for name, code, org in orgs
              if org is not None and org.kind in FILER_KINDS[kind]]
+    if not filed:
+        name, code, org = orgs[0]
+        if org is None:
+            raise Rejected(gettext(
+                "%(field)s: %(code)s belongs to no filed organisation on this platform.",
+                field=name, code=code))
+        allowed = " / ".join(gettext(KIND_NAMES[k]) for k in sorted(FILER_KINDS[kind]))
+        raise Rejected(gettext(
+            "%(field)s: %(code)s is filed as %(org_kind)s, but a %(kind)s is filed by "
+            "%(allowed)s.", field=name, code=code, org_kind=gettext(KIND_NAMES[org.kind]),
+            kind=kind.value,
+            allowed=allowed))
     if actor is not None and actor.organisation.kind is not OrgKind.PLATFORM_OPERATOR:
         mine = [entry for entry in filed if entry[2].id == actor.org_id]
         if not mine:
-            if not filed:
-                name, code = candidates[0]
-                raise Rejected(gettext(
-                    "%(field)s: %(code)s belongs to no filed organisation on this platform.",
-                    field=name, code=code))
             raise Rejected(gettext(
                 "Your organisation may not file this %(kind)s: it names %(code)s (%(field)s) "
                 "as its filer.", kind=kind.value, code=filed[0][1], field=filed[0][0]))
         return mine[0][2]
-    if not filed:
-        name, code = candidates[0]
-        raise Rejected(gettext(
-            "%(field)s: %(code)s belongs to no filed organisation on this platform.",
-            field=name, code=code))
     return filed[0][2]
 
 
@@ -167,7 +176,32 @@ def _values(kind: DocumentKind, document: DocumentInput) -> tuple[dict, dict]:
     for name, value in values.items():
         if isinstance(value, Decimal) and value < 0:
             raise Rejected(gettext("%(field)s: the amount cannot be negative.", field=name))
+        _check_storable(MODELS[kind], name, value)
+    if kind is DocumentKind.ORDER:
+        for line in document.lines or []:
+            for name, value in line.items():
+                _check_storable(OrderLine, name, value)
     return values, extra
+
+
+def _check_storable(model: Any, name: str, value: Any) -> None:
+    """Refuse a value its column cannot hold (too long, too large, too many decimals), so
+    the database never has to: PostgreSQL would fail the whole request instead."""
+    column = model.__table__.columns.get(name)
+    if column is None or value is None:
+        return
+    length = getattr(column.type, "length", None)
+    if isinstance(value, str) and length and len(value) > length:
+        raise Rejected(gettext("%(field)s: at most %(n)s characters.", field=name, n=length))
+    if isinstance(value, Decimal) and isinstance(column.type, ExactDecimal):
+        try:
+            column.type.process_bind_param(value, None)
+        except (ValueError, TypeError):
+            raise Rejected(gettext("%(field)s: %(value)s cannot be stored (at most 5 decimals "
+                                   "and 14 digits before the point).", field=name,
+                                   value=f"{value:f}"[:40])) from None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**31 - 1:
+        raise Rejected(gettext("%(field)s: the number is too large.", field=name))
 
 
 def _snapshot(obj: Any) -> dict:
@@ -276,6 +310,11 @@ def ingest(documents: Iterable[DocumentInput], *, actor: User | None, source: Do
         except IntegrityError as exc:
             results.append(DocumentResult(index, kind.value, key, False,
                                           _integrity_reason(kind, exc)))
+            continue
+        except StatementError as exc:  # a value the database refused; the rest stands
+            results.append(DocumentResult(index, kind.value, key, False, gettext(
+                "The %(kind)s could not be stored: %(detail)s", kind=kind.value,
+                detail=str(getattr(exc, "orig", exc)).splitlines()[0][:200])))
             continue
         except (ValueError, TypeError, KeyError) as exc:
             results.append(DocumentResult(index, kind.value, key, False, str(exc)))
