@@ -42,12 +42,12 @@ def payment(no="ORD-1", *, amount="110.00", currency="USD", txn="TXN-1", app_typ
     return SimpleDocument("payment", fields, app_type=app_type)
 
 
-def inventory(no="ORD-1", *, waybill="WB-1", cop="COP-1", **extra):
+def inventory(no="ORD-1", *, waybill="WB-1", cop="COP-1", app_type="1", **extra):
     fields = dict(cop_no=cop, order_no=no, ebp_code=EBP, ebc_code=SME_CODE, agent_code=SME_CODE,
                   logistics_code=LOGISTICS_CODE, logistics_no=waybill, trade_mode="9610",
                   country="BR", currency="USD", declare_time=datetime(2026, 11, 2, 9, 0))
     fields.update(extra)
-    return SimpleDocument("inventory", fields)
+    return SimpleDocument("inventory", fields, app_type=app_type)
 
 
 def waybill(no="WB-1", app_type="1", **extra):

@@ -187,3 +187,16 @@ def test_verdicts_command_prints_one_json_object_per_order(app):
     assert rows[0]["reasons"][0] == {
         "code": "payment_amount_mismatch",
         "message": "The payment of 99.00 USD does not equal the order's 110.00 USD."}
+
+
+def test_a_corrected_inventory_moves_the_order_to_its_new_waybill(app):
+    """The waybill link lives on the inventory: re-filing it re-judges the order."""
+    sme, logistics, payer = parties()
+    file([order(), payment(), waybill("WB-1"), waybill("WB-2")], None)
+    file([inventory(waybill="WB-9")], sme)
+    assert verdict() == (Verdict.INCOMPLETE, ["waybill_missing"])
+    file([inventory(waybill="WB-2", app_type="2")], sme)
+    assert verdict() == (Verdict.VERIFIED, [])
+    o = db.session.execute(select(Order)).scalar_one()
+    from finance_app.trade.models import Waybill
+    assert db.session.get(Waybill, o.verdict.waybill_id).logistics_no == "WB-2"
