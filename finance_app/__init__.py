@@ -92,11 +92,13 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.api import register_api
     from finance_app.audit.views import bp as audit_bp
     from finance_app.main import bp as main_bp
+    from finance_app.trade.views import bp as trade_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(trade_bp)
     register_api(app)
 
 

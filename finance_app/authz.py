@@ -74,9 +74,20 @@ OPERATOR = _p("operator", kinds={K.PLATFORM_OPERATOR}, description="platform ope
 OPERATOR_DECIDER = _p("operator_decider", kinds={K.PLATFORM_OPERATOR},
                       roles={R.APPROVER, R.ADMIN},
                       description="platform operator approvers and admins")
+# Trade evidence: the kinds that file documents (trade.services.FILER_KINDS) and the operator.
+TRADE_KINDS = frozenset({K.SME, K.LOGISTICS, K.PAYMENT_INSTITUTION, K.PLATFORM_OPERATOR})
+TRADE = _p("trade", kinds=TRADE_KINDS,
+           description="SMEs, logistics companies, payment institutions and the platform "
+                       "operator: the trade documents and uploads they may see")
+TRADE_FILER = _p("trade_filer", kinds=TRADE_KINDS, roles={R.ADMIN, R.OFFICER},
+                 description="admins and officers of organisations that file trade documents, "
+                             "and of the platform operator")
+TRADE_ORDERS = _p("trade_orders", kinds={K.SME, K.PLATFORM_OPERATOR},
+                  description="SMEs (their own orders) and the platform operator")
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (
-    PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER)}
+    PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
+    TRADE, TRADE_FILER, TRADE_ORDERS)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -161,6 +172,25 @@ def _can_read_profile(user: Any, org: Any) -> bool:
             and org.filing_status is FilingStatus.APPROVED)
 
 
+def _is_operator(user: Any) -> bool:
+    return user.organisation.kind is OrgKind.PLATFORM_OPERATOR
+
+
+def _trade_codes(org: Any) -> set[str]:
+    """The codes a trade document names its e-commerce company (ebcCode) by."""
+    return {code for code in (org.customs_code, org.credit_code) if code}
+
+
+def _can_read_trade_document(user: Any, doc: Any) -> bool:
+    # The operator reads every document; an organisation reads what it filed; an SME also
+    # reads the payment slips and inventories that name it as the e-commerce company.
+    if _is_operator(user) or doc.filer_org_id == user.org_id:
+        return True
+    org = user.organisation
+    return (org.kind is OrgKind.SME and getattr(doc, "ebc_code", None) is not None
+            and doc.ebc_code in _trade_codes(org))
+
+
 RULES: dict[str, Callable[[Any, Any], bool]] = {
     "accounts.read_profile": _can_read_profile,
     "accounts.edit_filing": lambda u, org: _is_admin_of(u, org.id),
@@ -170,6 +200,10 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "accounts.manage_users": lambda u, target: _is_admin_of(u, target.org_id),
     "accounts.manage_tokens": lambda u, token: _is_admin_of(u, token.org_id),
     "audit.read_all": lambda u, _=None: u.organisation.kind is OrgKind.PLATFORM_OPERATOR,
+    # orders, payments, waybills and inventories
+    "trade.read_document": _can_read_trade_document,
+    "trade.read_batch": lambda u, batch: _is_operator(u) or batch.org_id == u.org_id,
+    "trade.read_receivable": lambda u, rec: _is_operator(u) or rec.seller_org_id == u.org_id,
 }
 
 
@@ -197,7 +231,10 @@ def require(user: Any, action: str, obj: Any = None, *, hide: bool = True) -> No
 
 def _owner_org_id(obj: Any) -> int | None:
     """The organisation an object belongs to; an organisation belongs to itself."""
-    return obj.org_id if hasattr(obj, "org_id") else getattr(obj, "id", None)
+    for attribute in ("org_id", "filer_org_id", "seller_org_id"):
+        if hasattr(obj, attribute):
+            return getattr(obj, attribute)
+    return getattr(obj, "id", None)
 
 
 def require_approved(user: Any) -> None:

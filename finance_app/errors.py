@@ -9,6 +9,12 @@ _KINDS = {
     "user": lambda: gettext("user"),
     "API token": lambda: gettext("API token"),
     "apitoken": lambda: gettext("API token"),
+    "order": lambda: gettext("order"),
+    "payment": lambda: gettext("payment"),
+    "waybill": lambda: gettext("waybill"),
+    "inventory": lambda: gettext("inventory"),
+    "ingestbatch": lambda: gettext("upload"),
+    "receivable": lambda: gettext("receivable"),
 }
 
 

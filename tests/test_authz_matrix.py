@@ -67,6 +67,13 @@ ORG_ADMIN = Who(_every_kind({"admin"}))
 DIRECTORY = Who({"bank": ROLES, "insurer": ROLES, "platform_operator": ROLES})
 OPERATOR = Who({"platform_operator": ROLES})
 OPERATOR_DECIDER = Who({"platform_operator": frozenset({"approver", "admin"})})
+# Trade evidence: who files documents (SMEs, logistics companies, payment institutions) and
+# the operator read what they filed; their admins and officers file; orders are the SMEs'.
+TRADE = Who({"sme": ROLES, "logistics": ROLES, "payment_institution": ROLES,
+             "platform_operator": ROLES})
+TRADE_FILER = Who({kind: frozenset({"admin", "officer"})
+                   for kind in ("sme", "logistics", "payment_institution", "platform_operator")})
+TRADE_ORDERS = Who({"sme": ROLES, "platform_operator": ROLES})
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -110,6 +117,14 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "admin.filing_decide": OPERATOR_DECIDER,
     "audit.events": OPERATOR,
     "audit.verify": OPERATOR,
+    # trade evidence
+    "trade.orders": TRADE_ORDERS,
+    "trade.order_detail": TRADE_ORDERS,
+    "trade.upload": TRADE_FILER,
+    "trade.new_document": TRADE_FILER,
+    "trade.documents": TRADE,
+    "trade.batches": TRADE,
+    "trade.batch_detail": TRADE,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -122,6 +137,18 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "accounts_api.FilingDecision": OPERATOR_DECIDER,
     "audit_api.Events": OPERATOR,
     "audit_api.Verify": OPERATOR,
+    "trade_api.Orders": TRADE_ORDERS,
+    "trade_api.OrderDetail": TRADE_ORDERS,
+    "trade_api.Payments": TRADE,
+    "trade_api.PaymentDetail": TRADE,
+    "trade_api.Waybills": TRADE,
+    "trade_api.WaybillDetail": TRADE,
+    "trade_api.Inventories": TRADE,
+    "trade_api.InventoryDetail": TRADE,
+    "trade_api.Documents": TRADE_FILER,
+    "trade_api.Ceb": TRADE_FILER,
+    "trade_api.Verdicts": TRADE_ORDERS,
+    "trade_api.Receivables": TRADE_ORDERS,
 }
 
 
@@ -313,7 +340,7 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
     org.filing_reason = REASONS.get(user_type.status)
     db.session.commit()
     ids = {"org_id": org.id, "user_id": colleague.id, "token_id": spare_token.id,
-           "filename": "app.css"}
+           "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1}
     return user, ids, raw
 
 

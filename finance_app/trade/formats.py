@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext
 
+from finance_app.clock import BUSINESS_TZ
 from finance_app.errors import ValidationFailed
 from finance_app.money import is_currency
 from finance_app.trade.services import SimpleDocument
@@ -71,6 +72,19 @@ def _decimal(name: str, raw: str) -> Decimal:
 
 
 def _datetime(name: str, raw: str) -> datetime:
+    """A time as stored: naive UTC. Times without an offset are Beijing time, as in the
+    customs messages; an ISO time with an offset is taken at its word."""
+    try:
+        aware = datetime.fromisoformat(raw)
+    except ValueError:
+        aware = None
+    if aware is not None and aware.tzinfo is not None:
+        return aware.astimezone(timezone.utc).replace(tzinfo=None)
+    return _local(name, raw).replace(tzinfo=BUSINESS_TZ).astimezone(timezone.utc).replace(
+        tzinfo=None)
+
+
+def _local(name: str, raw: str) -> datetime:
     for fmt in ("%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M",
                 "%Y-%m-%d", "%Y%m%d"):
         try:
@@ -129,7 +143,7 @@ def convert(name: str, value: Any) -> Any:
     if name in DATETIMES:
         return _datetime(name, raw)
     if name in DATES:
-        return _datetime(name, raw).date()
+        return _local(name, raw).date()
     if name in INTEGERS:
         if not raw.isdigit() or len(raw) > 9:
             raise ValueError(gettext("%(field)s: expected a whole number.", field=name))

@@ -86,3 +86,11 @@ def test_json_file_level_errors(payload, field):
     with pytest.raises(formats.FormatError) as caught:
         formats.documents_from_json(payload)
     assert caught.value.field == field
+
+
+def test_times_are_beijing_time_unless_they_carry_an_offset():
+    from datetime import datetime
+    assert formats.convert("app_time", "2026-11-02 10:00:00") == datetime(2026, 11, 2, 2, 0)
+    assert formats.convert("app_time", "20261102100000") == datetime(2026, 11, 2, 2, 0)
+    assert formats.convert("app_time", "2026-11-02T10:00:00+01:00") == datetime(2026, 11, 2, 9, 0)
+    assert str(formats.convert("order_date", "2026-11-02")) == "2026-11-02"

@@ -39,6 +39,7 @@ IDS = [f"{k.value}-{r.value}-{s.value}" for k, r, s in COMBINATIONS]
 # --------------------------------------------------------------------------- policies
 
 DIRECTORY_KINDS = {K.BANK, K.INSURER, K.PLATFORM_OPERATOR}
+TRADE_KINDS = {K.SME, K.LOGISTICS, K.PAYMENT_INSTITUTION, K.PLATFORM_OPERATOR}
 POLICY_EXPECTATIONS = {
     "public": lambda k, r, s: True,
     "signed_in": lambda k, r, s: True,
@@ -49,7 +50,17 @@ POLICY_EXPECTATIONS = {
     "operator": lambda k, r, s: k is K.PLATFORM_OPERATOR and s is APPROVED,
     "operator_decider": lambda k, r, s: (k is K.PLATFORM_OPERATOR and r in {R.APPROVER, R.ADMIN}
                                          and s is APPROVED),
+    "trade": lambda k, r, s: k in TRADE_KINDS and s is APPROVED,
+    "trade_filer": lambda k, r, s: k in TRADE_KINDS and r in {R.ADMIN, R.OFFICER} and s is APPROVED,
+    "trade_orders": lambda k, r, s: k in {K.SME, K.PLATFORM_OPERATOR} and s is APPROVED,
 }
+
+
+def test_trade_filers_are_the_kinds_that_file_documents():
+    """Who may upload mirrors who files each kind of document, plus the operator."""
+    from finance_app.trade.services import FILER_KINDS
+    filers = set().union(*FILER_KINDS.values()) | {K.PLATFORM_OPERATOR}
+    assert authz.TRADE_FILER.kinds == filers == authz.TRADE.kinds
 
 
 def test_every_policy_has_expectations_here():
@@ -102,6 +113,10 @@ RULE_EXPECTATIONS = {
     "accounts.manage_users": lambda k, r, s, mine: mine and r is R.ADMIN,
     "accounts.manage_tokens": lambda k, r, s, mine: mine and r is R.ADMIN,
     "audit.read_all": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
+    # the operator reads every trade document, upload and receivable; others their own
+    "trade.read_document": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "trade.read_batch": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "trade.read_receivable": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
 }
 
 
@@ -112,7 +127,35 @@ def rule_target(action: str, org_id: int):
         return user(org_id=org_id, user_id=200)
     if action == "accounts.manage_tokens":
         return token(org_id)
+    if action == "trade.read_document":
+        from finance_app.trade.models import Payment
+        return Payment(id=31, filer_org_id=org_id, ebc_code="4404930001")
+    if action == "trade.read_batch":
+        from finance_app.trade.models import IngestBatch
+        return IngestBatch(id=32, org_id=org_id)
+    if action == "trade.read_receivable":
+        from finance_app.trade.models import Receivable
+        return Receivable(id=33, seller_org_id=org_id)
     return None
+
+
+@pytest.mark.parametrize("kind", list(OrgKind))
+def test_an_sme_reads_the_documents_that_name_it(kind):
+    """A payment slip filed by a payment institution names the SME as its e-commerce
+    company (ebcCode): the SME reads it; no other kind does by the code alone."""
+    from finance_app.trade.models import Order, Payment
+    reader = user(kind)
+    reader.organisation.customs_code = "4404930001"
+    slip = Payment(id=31, filer_org_id=OTHER_ORG, ebc_code="4404930001")
+    elsewhere = Payment(id=32, filer_org_id=OTHER_ORG, ebc_code="4419930002")
+    order = Order(id=MY_ORG, filer_org_id=OTHER_ORG, ebc_code="4419930002")
+    sees = kind in (K.SME, K.PLATFORM_OPERATOR)
+    assert authz.can(reader, "trade.read_document", slip) is sees
+    assert authz.can(reader, "trade.read_document", elsewhere) is (kind is K.PLATFORM_OPERATOR)
+    if kind is not K.PLATFORM_OPERATOR:
+        # hidden as missing, even when the order's id equals the reader's organisation id
+        with pytest.raises(NotFound):
+            authz.require(reader, "trade.read_document", order)
 
 
 def test_every_rule_has_expectations_here():
