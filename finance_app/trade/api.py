@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from finance_app import authz
 from finance_app.api.schemas import (
-    ID, IDEMPOTENCY_KEY, ApiBlueprint, ErrorSchema, Text, UtcDateTime, documents_errors,
+    ID, IDEMPOTENCY_KEY, Amount, ApiBlueprint, ErrorSchema, Text, UtcDateTime, documents_errors,
     idempotent,
 )
 from finance_app.trade import queries, services
@@ -32,23 +32,6 @@ blp = ApiBlueprint("trade_api", __name__, url_prefix="/api/v1/trade",
 
 MAX_PAGE = 100_000
 XML_TYPES = ("application/xml", "text/xml")
-
-
-class Amount(fields.Decimal):
-    """An exact amount as a string: "110.00", "0.12345"; never a JSON number."""
-
-    def __init__(self, **kwargs: Any):
-        metadata = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "110.00",
-                    **kwargs.pop("metadata", {})}
-        super().__init__(as_string=True, metadata=metadata, **kwargs)
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        value = Decimal(value)
-        cents = value.quantize(Decimal("0.01")) if value == value.quantize(Decimal("0.01")) \
-            else value.normalize()
-        return f"{cents:f}"
 
 
 # --------------------------------------------------------------------------- documents out

@@ -726,10 +726,42 @@ def _envelope_warning(entry: Any, chain: list[etree._Element] | None) -> str:
 
 # --------------------------------------------------------------------------- documents
 
+@dataclass(frozen=True)
+class _Plan:
+    """What reading a kind of document needs, worked out once per message type."""
+    fields: dict[str, None]              # every field, None until read
+    line_fields: dict[str, None]
+    head: dict[Any, tuple]               # tag -> (name, field, converter, is_meta)
+    line: dict[Any, tuple]
+
+
+def _tags(mapping: dict[str, tuple[str, str]]) -> dict[Any, tuple]:
+    """Element tag -> (element name, field, converter or None, is meta); an element
+    counts with or without the CEB namespace, as in ``_fill``'s fallback."""
+    tags: dict[Any, tuple] = {}
+    for name, (key, conv) in mapping.items():
+        entry = (name, key, None if conv == S else _CONVERT[conv], key in _NOT_FIELDS)
+        tags[_C + name] = tags[name] = entry
+    return tags
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(spec: _Spec) -> _Plan:
+    plan = _PLANS.get(spec.message_type)
+    if plan is None:
+        plan = _PLANS[spec.message_type] = _Plan(
+            dict.fromkeys(spec.field_names), dict.fromkeys(spec.line_names),
+            _tags(spec.head_map), _tags(spec.line_map))
+    return plan
+
+
 def _document(el: etree._Element, i: int, spec: _Spec, schema_errors: list[str],
               flagged: set[tuple[int, int, str]]) -> ParsedDocument:
+    plan = _plan(spec)
     errors = list(schema_errors)
-    fields: dict[str, Any] = dict.fromkeys(spec.field_names)
+    fields: dict[str, Any] = dict(plan.fields)
     extra: dict[str, Any] = {}
     meta: dict[str, Any] = {}
     if spec.head_tag is None:
@@ -737,11 +769,11 @@ def _document(el: etree._Element, i: int, spec: _Spec, schema_errors: list[str],
     else:
         head = el.find(_C + spec.head_tag)
     if head is not None:
-        _fill(head, spec.head_map, fields, extra, i, 0, "", flagged, errors, meta)
+        _fill(head, plan.head, fields, extra, i, 0, "", flagged, errors, meta)
     lines: list[dict] = []
     if spec.line_tag is not None:
         line_tag = _C + spec.line_tag
-        template = dict.fromkeys(spec.line_names)
+        template = plan.line_fields
         position = 0
         for child in el:
             if child.tag != line_tag:
@@ -749,7 +781,7 @@ def _document(el: etree._Element, i: int, spec: _Spec, schema_errors: list[str],
             position += 1
             line = dict(template)
             line_extra: dict[str, Any] = {}
-            _fill(child, spec.line_map, line, line_extra, i, position,
+            _fill(child, plan.line, line, line_extra, i, position,
                   f" ({spec.line_tag} {position})", flagged, errors, None)
             line["extra"] = line_extra
             lines.append(line)
@@ -765,32 +797,29 @@ def _document(el: etree._Element, i: int, spec: _Spec, schema_errors: list[str],
         filer_codes={name: fields.get(name) for name in FILER_FIELDS[spec.kind]})
 
 
-def _fill(parent: etree._Element, mapping: dict[str, tuple[str, str]], out: dict,
-          extra: dict, i: int, line: int, where: str, flagged: set, errors: list[str],
-          meta: dict | None) -> None:
+def _fill(parent: etree._Element, tags: dict[Any, tuple], out: dict, extra: dict, i: int,
+          line: int, where: str, flagged: set, errors: list[str], meta: dict | None) -> None:
     for el in parent:
         tag = el.tag
-        if not isinstance(tag, str):
-            continue                      # comments, processing instructions
-        name = tag[_CL:] if tag.startswith(_C) else tag
+        entry = tags.get(tag)
+        if entry is None:
+            if isinstance(tag, str) and len(el) == 0:   # not a comment or instruction
+                text = el.text
+                extra[tag[_CL:] if tag.startswith(_C) else tag] = (
+                    text.strip() if text else "") or None
+            continue
+        name, key, convert, is_meta = entry
         text = el.text
         value = text.strip() if text else ""
-        entry = mapping.get(name)
-        if entry is None:
-            if len(el) == 0:
-                extra[name] = value or None
-            continue
-        key, conv = entry
-        if meta is not None and key in _NOT_FIELDS:
+        if is_meta and meta is not None:
             meta[key] = value or None
-            continue
-        if not value:
+        elif not value:
             out[key] = None
-        elif conv == S:
+        elif convert is None:
             out[key] = value
         else:
             try:
-                out[key] = _CONVERT[conv](value)
+                out[key] = convert(value)
             except _Bad as exc:
                 out[key] = exc.value
                 if (i, line, name) not in flagged:

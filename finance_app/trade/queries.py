@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, false, func, or_, select
@@ -27,6 +27,8 @@ from finance_app.accounts.states import OrgKind
 from finance_app.audit.services import canonical_json
 from finance_app.errors import NotFound
 from finance_app.extensions import db
+from finance_app.paging import PER_PAGE, Page, paginate
+from finance_app.accounts.services import organisation_names  # noqa: F401  (views use it)
 from finance_app.trade import services
 from finance_app.trade.models import (
     DocumentVersion, IngestBatch, Inventory, MatchVerdict, Order, Payment, Receivable,
@@ -34,8 +36,6 @@ from finance_app.trade.models import (
 )
 from finance_app.trade.states import Direction, DocumentKind, DocumentSource, Verdict
 
-PER_PAGE = 50
-T = TypeVar("T")
 
 DOCUMENT_MODELS = {DocumentKind.PAYMENT: Payment, DocumentKind.WAYBILL: Waybill,
                    DocumentKind.INVENTORY: Inventory}
@@ -43,33 +43,8 @@ DOCUMENT_MODELS = {DocumentKind.PAYMENT: Payment, DocumentKind.WAYBILL: Waybill,
 READER_KINDS = {OrgKind.SME, OrgKind.LOGISTICS, OrgKind.PAYMENT_INSTITUTION}
 
 
-@dataclass
-class Page(Generic[T]):
-    items: list[T]
-    page: int
-    total: int
-    per_page: int = PER_PAGE
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-
 def _paginate(query: Select, page: int, *, scalars: bool = True) -> Page:
-    page = max(1, page)
-    total = db.session.execute(
-        select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
-    result = db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE))
-    items = list(result.scalars()) if scalars else list(result)
-    return Page(items=items, page=page, total=total)
+    return paginate(query, page, scalars=scalars, per_page=PER_PAGE)
 
 
 def _is_operator(user: User) -> bool:
@@ -124,9 +99,27 @@ def visible_documents(user: User, kind: DocumentKind) -> Select:
     if user.organisation.kind not in READER_KINDS:
         return query.where(false())
     conditions = [model.filer_org_id == user.org_id]
-    if user.organisation.kind is OrgKind.SME and hasattr(model, "ebc_code") and _codes(user):
-        conditions.append(model.ebc_code.in_(_codes(user)))
+    if user.organisation.kind is OrgKind.SME and _codes(user):
+        if hasattr(model, "ebc_code"):
+            conditions.append(model.ebc_code.in_(_codes(user)))
+        elif model is Waybill:
+            conditions.append(_named_by_inventory(_codes(user)))
     return query.where(or_(*conditions))
+
+
+def _named_by_inventory(codes: Sequence[str]):
+    """A waybill that an inventory of one of these e-commerce companies names."""
+    return select(Inventory.id).where(
+        Inventory.ebc_code.in_(codes), Inventory.logistics_no == Waybill.logistics_no,
+        or_(Inventory.logistics_code == Waybill.logistics_code,
+            Inventory.logistics_code.is_(None))).exists()
+
+
+def waybill_named_by(waybill: Waybill, codes: Sequence[str]) -> bool:
+    if not codes:
+        return False
+    return bool(db.session.execute(select(Waybill.id).where(
+        Waybill.id == waybill.id, _named_by_inventory(codes))).first())
 
 
 def visible_batches(user: User) -> Select:
@@ -362,14 +355,6 @@ def batch_results(batch: IngestBatch) -> list[dict]:
 
 def batch_warnings(batch: IngestBatch) -> list[str]:
     return json.loads(batch.warnings or "[]")
-
-
-def organisation_names(ids: set[int | None]) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(Organisation.id, Organisation.name)
-                                   .where(Organisation.id.in_(ids))).all())
 
 
 # --------------------------------------------------------------------------- receivables

@@ -17,8 +17,9 @@ from finance_app.extensions import db
 from finance_app.i18n import money, number, select_locale
 from finance_app.money import UnknownCurrency, minor_units
 from finance_app.trade import forms, queries, services
+from finance_app.trade.models import ReceivableStatus
 from finance_app.trade.states import Direction, DocumentKind, DocumentSource, Verdict
-from finance_app.web import error_response
+from finance_app.web import error_response, page_arg
 
 bp = Blueprint("trade", __name__, url_prefix="/trade")
 
@@ -60,6 +61,7 @@ REASONS = {
         "The payment is dated after the customs inventory was declared.")),
 }
 FIELD_LABELS = {row[0]: row[1] for row in queries.ROWS}
+RECEIVABLE_LABELS = {ReceivableStatus.OPEN: _l("Open"), ReceivableStatus.SETTLED: _l("Settled")}
 
 
 def reason_label(reason: dict) -> str:
@@ -106,12 +108,6 @@ def _helpers():
             "verdict_reasons": services.verdict_reasons}
 
 
-def _page() -> int:
-    try:
-        return min(max(int(request.args.get("page", 1)), 1), 100_000)
-    except ValueError:
-        return 1
-
 
 # --------------------------------------------------------------------------- orders
 
@@ -119,7 +115,7 @@ def _page() -> int:
 @authz.allow(authz.TRADE_ORDERS)
 def orders():
     form = forms.OrderFilterForm(request.args)
-    filters = form.filters(page=_page())
+    filters = form.filters(page=page_arg())
     page = queries.orders(current_user, filters)
     operator = current_user.organisation.kind is OrgKind.PLATFORM_OPERATOR
     sellers = queries.organisation_names({o.filer_org_id for o in page.items}) if operator else {}
@@ -140,6 +136,21 @@ def order_detail(order_id: int):
                                         if c.document is not None})
     return render_template("trade/order_detail.html", order=order, evidence=evidence,
                            table=table, histories=histories, names=names)
+
+
+@bp.get("/receivables")
+@authz.allow(authz.TRADE_ORDERS)
+def receivables():
+    """What overseas buyers owe on verified B2B exports sold on payment terms."""
+    raw = request.args.get("status") or ""
+    status = ReceivableStatus(raw) if raw in {s.value for s in ReceivableStatus} else None
+    page = queries.receivables(current_user, status=status, page=page_arg())
+    operator = current_user.organisation.kind is OrgKind.PLATFORM_OPERATOR
+    sellers = queries.organisation_names({r.seller_org_id for r in page.items}) if operator else {}
+    return render_template(
+        "trade/receivables.html", page=page, status=status, show_seller=operator,
+        sellers=sellers, outstanding=queries.outstanding, statuses=list(ReceivableStatus),
+        status_labels=RECEIVABLE_LABELS, args={"status": status.value} if status else {})
 
 
 # --------------------------------------------------------------------------- filing
@@ -252,7 +263,7 @@ def documents():
     kind = next((k for k in listed if k.value == request.args.get("kind")),
                 DEFAULT_LIST.get(org.kind, DocumentKind.PAYMENT))
     form = forms.DocumentFilterForm(request.args)
-    page = queries.documents(current_user, kind, form.filters(page=_page()))
+    page = queries.documents(current_user, kind, form.filters(page=page_arg()))
     linked = {}
     if authz.TRADE_ORDERS.admits(current_user):
         linked = {doc_id: order for doc_id, order in
@@ -266,7 +277,7 @@ def documents():
 @bp.get("/batches")
 @authz.allow(authz.TRADE)
 def batches():
-    page = queries.batches(current_user, page=_page())
+    page = queries.batches(current_user, page=page_arg())
     return render_template("trade/batches.html", page=page, args={})
 
 

@@ -278,6 +278,15 @@ def test_each_filer_lists_what_it_filed(client, callers):
                       headers=logistics.headers).status_code == 200
     assert client.get(f"/api/v1/trade/waybills/{waybill_id}",
                       headers=other.headers).status_code == 404
+    # the SME reads the waybill its inventory names; another SME does not
+    assert client.get(f"/api/v1/trade/waybills/{waybill_id}",
+                      headers=sme.headers).get_json()["logistics_no"] == "WB-1"
+    assert [w["id"] for w in client.get("/api/v1/trade/waybills",
+                                        headers=sme.headers).get_json()["items"]] == [waybill_id]
+    stranger = make_caller(OrgKind.SME)
+    assert client.get(f"/api/v1/trade/waybills/{waybill_id}",
+                      headers=stranger.headers).status_code == 404
+    assert client.get("/api/v1/trade/waybills", headers=stranger.headers).get_json()["total"] == 0
     # logistics companies and payment institutions see no orders
     assert client.get("/api/v1/trade/orders", headers=logistics.headers).status_code == 403
     assert client.get("/api/v1/trade/orders", headers=payer.headers).status_code == 403

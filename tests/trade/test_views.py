@@ -501,3 +501,32 @@ def test_uploads_keep_csrf_protection_and_the_size_limit(app, trade):
         assert "larger than 20 MB; nothing was stored" in text(response)
     finally:
         app.config["WTF_CSRF_ENABLED"] = False
+
+
+# --------------------------------------------------------------------------- receivables
+
+def test_the_sme_sees_its_receivables_with_what_is_still_owed(trade, make_client):
+    sme, logistics, payer, c = trade
+    file([order(trade_mode="9710", order_type="B", payment_term_days=60,
+                goods="1000.00", freight="0", buyer_name="Lisboa Imports Lda"),
+          inventory(trade_mode="9710")], sme)
+    file([waybill()], logistics)
+    file([payment(amount="250.00")], payer)
+    page = text(c["sme"].get("/trade/receivables", headers=EN))
+    row = re.search(r'<tr data-order="ORD-1">(.*?)</tr>', page, re.S).group(1)
+    assert "Lisboa Imports Lda" in row and "$1,000.00" in row and "$750.00" in row
+    assert "Open" in row and "Dec 31, 2026" in row
+    # filtered to settled: nothing; in Chinese: translated
+    assert 'data-order="ORD-1"' not in text(c["sme"].get("/trade/receivables?status=settled",
+                                                         headers=EN))
+    assert "应收账款" in text(c["sme"].get("/trade/receivables", headers=ZH))
+    # another SME sees none of it; the operator sees it with the seller's name
+    other = make_client()
+    sign_in(other, make_org_user(OrgKind.SME))
+    assert 'data-order="ORD-1"' not in text(other.get("/trade/receivables", headers=EN))
+    operator = make_client()
+    sign_in(operator, make_org_user(OrgKind.PLATFORM_OPERATOR, roles=(Role.OFFICER,)))
+    listing = text(operator.get("/trade/receivables", headers=EN))
+    assert 'data-order="ORD-1"' in listing and sme.organisation.name in listing
+    # a status that does not exist lists everything rather than failing
+    assert c["sme"].get("/trade/receivables?status=maybe&page=x").status_code == 200
