@@ -71,6 +71,18 @@ class Config:
     DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-password")
     TOTP_ISSUER = "CBEC Finance Platform"
 
+    # Card payments (Stripe). Without a secret key, card payments are switched off and
+    # everything is paid by bank transfer. STRIPE_API_BASE and STRIPE_JS_URL point the
+    # SDK and the browser elsewhere (a local Stripe-compatible server in tests).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    STRIPE_JS_URL = os.environ.get("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+    STRIPE_TIMEOUT = 10
+    STRIPE_NETWORK_RETRIES = 2
+    STRIPE_WEBHOOK_TOLERANCE = 300   # seconds: an older signature is stale
+
 
 class TestConfig(Config):
     ENV_NAME = "test"
@@ -84,6 +96,13 @@ class TestConfig(Config):
     # argon2 at full cost makes a large suite slow; the scheme is the same.
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST = 1024
+    # Stripe: a local Stripe-compatible server that the tests start (tests/stripe_server.py)
+    STRIPE_SECRET_KEY = "sk_test_local"
+    STRIPE_PUBLISHABLE_KEY = "pk_test_local"
+    STRIPE_WEBHOOK_SECRET = "whsec_test_local"
+    STRIPE_API_BASE = "http://127.0.0.1:9"   # nothing listens: set by the fixture
+    STRIPE_NETWORK_RETRIES = 0
+    STRIPE_TIMEOUT = 5
 
 
 class ProductionConfig(Config):

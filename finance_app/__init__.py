@@ -62,6 +62,10 @@ def register_extensions(app: Flask) -> None:
 
     from finance_app.accounts import auth  # noqa: F401  (registers the login loaders)
     from finance_app.trade import models as _trade_models  # noqa: F401
+    from finance_app.ledger import models as _ledger_models  # noqa: F401
+    from finance_app.settlement import models as _settlement_models  # noqa: F401
+    from finance_app import outbox as _outbox  # noqa: F401
+    from finance_app.accounts import notifications as _notifications  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -93,12 +97,17 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.audit.views import bp as audit_bp
     from finance_app.main import bp as main_bp
     from finance_app.trade.views import bp as trade_bp
+    from finance_app.ledger.views import bp as ledger_bp
+    from finance_app.settlement.views import bp as settlement_bp, webhook_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(trade_bp)
+    app.register_blueprint(ledger_bp)
+    app.register_blueprint(settlement_bp)
+    app.register_blueprint(webhook_bp)
     register_api(app)
 
 

@@ -183,12 +183,36 @@ def _trade_codes(org: Any) -> set[str]:
 
 def _can_read_trade_document(user: Any, doc: Any) -> bool:
     # The operator reads every document; an organisation reads what it filed; an SME also
-    # reads the payment slips and inventories that name it as the e-commerce company.
+    # reads the payment slips and inventories that name it as the e-commerce company, and
+    # the waybills its inventories name.
     if _is_operator(user) or doc.filer_org_id == user.org_id:
         return True
     org = user.organisation
-    return (org.kind is OrgKind.SME and getattr(doc, "ebc_code", None) is not None
-            and doc.ebc_code in _trade_codes(org))
+    if org.kind is not OrgKind.SME:
+        return False
+    if getattr(doc, "ebc_code", None) is not None:
+        return doc.ebc_code in _trade_codes(org)
+    if hasattr(doc, "logistics_no") and hasattr(doc, "consignee"):   # a waybill
+        from finance_app.trade.queries import waybill_named_by
+        return waybill_named_by(doc, _trade_codes(org))
+    return False
+
+
+def _can_read_account(user: Any, account: Any) -> bool:
+    # The operator reads every account (the platform's own included); an organisation
+    # reads the accounts that are its own, or that are kept for its loans and policies.
+    return _is_operator(user) or (account.org_id is not None and account.org_id == user.org_id)
+
+
+def _can_read_transaction(user: Any, transaction: Any) -> bool:
+    if _is_operator(user):
+        return True
+    from finance_app.ledger.queries import transaction_touches
+    return transaction_touches(transaction, user.org_id)
+
+
+def _is_party(user: Any, record: Any) -> bool:
+    return user.org_id in (record.payer_org_id, record.payee_org_id)
 
 
 RULES: dict[str, Callable[[Any, Any], bool]] = {
@@ -204,6 +228,23 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "trade.read_document": _can_read_trade_document,
     "trade.read_batch": lambda u, batch: _is_operator(u) or batch.org_id == u.org_id,
     "trade.read_receivable": lambda u, rec: _is_operator(u) or rec.seller_org_id == u.org_id,
+    # the ledger and exchange rates
+    "ledger.read_account": _can_read_account,
+    "ledger.read_transaction": _can_read_transaction,
+    # settlement: the payer pays, the payee confirms a transfer and may cancel, the
+    # platform operator passes card payments on and charges its fees
+    "settlement.read": lambda u, record: _is_operator(u) or _is_party(u, record),
+    "settlement.pay": lambda u, record: (
+        record.payer_org_id == u.org_id and u.has_role(Role.OFFICER, Role.APPROVER, Role.ADMIN)),
+    "settlement.confirm": lambda u, record: (
+        record.payee_org_id == u.org_id and u.has_role(Role.OFFICER, Role.APPROVER)),
+    "settlement.cancel": lambda u, record: (
+        (record.payee_org_id == u.org_id and u.has_role(Role.OFFICER, Role.APPROVER))
+        or (_is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN))),
+    "settlement.remit": lambda u, _=None: _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN),
+    "settlement.invoice_fee": lambda u, _=None: (
+        _is_operator(u) and u.has_role(Role.OFFICER, Role.APPROVER, Role.ADMIN)),
+    "settlement.reconcile": lambda u, _=None: _is_operator(u),
 }
 
 
@@ -231,10 +272,12 @@ def require(user: Any, action: str, obj: Any = None, *, hide: bool = True) -> No
 
 def _owner_org_id(obj: Any) -> int | None:
     """The organisation an object belongs to; an organisation belongs to itself."""
-    for attribute in ("org_id", "filer_org_id", "seller_org_id"):
+    for attribute in ("org_id", "filer_org_id", "seller_org_id", "payer_org_id"):
         if hasattr(obj, attribute):
             return getattr(obj, attribute)
-    return getattr(obj, "id", None)
+    if type(obj).__name__ == "Organisation":
+        return getattr(obj, "id", None)
+    return None   # no single owner (a ledger transaction): always hidden as missing
 
 
 def require_approved(user: Any) -> None:

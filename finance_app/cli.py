@@ -12,6 +12,8 @@ from finance_app.extensions import db
 def register(app: Flask) -> None:
     from finance_app.trade.cli import register as register_trade
     register_trade(app)
+    from finance_app.ledger.cli import register as register_ledger
+    register_ledger(app)
 
     @app.cli.command("create-token")
     @click.argument("email")

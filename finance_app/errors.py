@@ -15,6 +15,15 @@ _KINDS = {
     "inventory": lambda: gettext("inventory"),
     "ingestbatch": lambda: gettext("upload"),
     "receivable": lambda: gettext("receivable"),
+    "warehouse": lambda: gettext("warehouse"),
+    "warehouse receipt": lambda: gettext("warehouse receipt"),
+    "encumbrance": lambda: gettext("pledge"),
+    "settlement": lambda: gettext("payment"),
+    "settlementrecord": lambda: gettext("payment"),
+    "ledgeraccount": lambda: gettext("account"),
+    "ledgertransaction": lambda: gettext("transaction"),
+    "account": lambda: gettext("account"),
+    "transaction": lambda: gettext("transaction"),
 }
 
 

@@ -19,6 +19,14 @@ def wants_json() -> bool:
         request.accept_mimetypes.best == "application/json")
 
 
+def page_arg() -> int:
+    """The ``page`` query argument of a list page: 1 when missing or not a number."""
+    try:
+        return min(max(int(request.args.get("page", 1)), 1), 100_000)
+    except ValueError:
+        return 1
+
+
 def error_response(status: int, code: str, message: str, field: str | None = None):
     # A lazily translated message (flask_babel LazyString) becomes a plain, escapable str.
     message = str(message) if message is not None else message

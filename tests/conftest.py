@@ -58,9 +58,20 @@ class IsolatedClient(FlaskClient):
     request and nothing the test holds open blocks it (SQLite takes the write lock at BEGIN).
     """
 
+    _inside = False
+
     def open(self, *args, **kwargs):
+        if self._inside:   # a redirect being followed: already in the request's context
+            return super().open(*args, **kwargs)
         db.session.commit()
-        return contextvars.Context().run(super().open, *args, **kwargs)
+
+        def run():
+            self._inside = True
+            try:
+                return FlaskClient.open(self, *args, **kwargs)
+            finally:
+                self._inside = False
+        return contextvars.Context().run(run)
 
 
 @pytest.fixture(scope="session")
@@ -175,3 +186,23 @@ def login(client):
     def _login(user, password: str = DEMO_PASSWORD, the_client=None):
         return sign_in(the_client or client, user, password)
     return _login
+
+
+# --------------------------------------------------------------------------- Stripe
+
+@pytest.fixture(scope="session")
+def _local_stripe():
+    from tests import stripe_server
+    server = stripe_server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_stripe(app, _local_stripe):
+    """The app's Stripe SDK calls go to a real local Stripe-compatible server."""
+    previous = app.config["STRIPE_API_BASE"]
+    app.config["STRIPE_API_BASE"] = _local_stripe.url
+    _local_stripe.flush()
+    yield _local_stripe
+    app.config["STRIPE_API_BASE"] = previous

@@ -74,6 +74,9 @@ TRADE = Who({"sme": ROLES, "logistics": ROLES, "payment_institution": ROLES,
 TRADE_FILER = Who({kind: frozenset({"admin", "officer"})
                    for kind in ("sme", "logistics", "payment_institution", "platform_operator")})
 TRADE_ORDERS = Who({"sme": ROLES, "platform_operator": ROLES})
+# Money: every approved organisation has accounts and payments; the object rules decide
+# which ones it sees and what it may do to them.
+MEMBER = Who(_every_kind(ROLES))
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -84,6 +87,7 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "main.health": ANYONE,
     "main.set_language": ANYONE,
     "main.dashboard": SIGNED_IN,
+    "main.notices_read": SIGNED_IN,
     # signing up and in
     "accounts.signup": ANYONE,
     "accounts.signin": ANYONE,
@@ -120,11 +124,32 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     # trade evidence
     "trade.orders": TRADE_ORDERS,
     "trade.order_detail": TRADE_ORDERS,
+    "trade.receivables": TRADE_ORDERS,
     "trade.upload": TRADE_FILER,
     "trade.new_document": TRADE_FILER,
     "trade.documents": TRADE,
     "trade.batches": TRADE,
     "trade.batch_detail": TRADE,
+    # the ledger and payments (the webhook is Stripe's: its signature is its credential)
+    "ledger.accounts": MEMBER,
+    "ledger.account_detail": MEMBER,
+    "ledger.statement_pdf": MEMBER,
+    "ledger.transactions": MEMBER,
+    "ledger.transaction_detail": MEMBER,
+    "ledger.rates_list": MEMBER,
+    "ledger.enter_rate": OPERATOR_DECIDER,
+    "settlement.records": MEMBER,
+    "settlement.record_detail": MEMBER,
+    "settlement.confirm": MEMBER,
+    "settlement.cancel": MEMBER,
+    "settlement.remit": OPERATOR_DECIDER,
+    "settlement.start_card": MEMBER,
+    "settlement.card": MEMBER,
+    "settlement.card_pay": MEMBER,
+    "settlement.card_refresh": MEMBER,
+    "settlement.new_fee": OPERATOR,
+    "settlement.reconciliation": OPERATOR,
+    "stripe_webhook.stripe_webhook": ANYONE,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -149,6 +174,23 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "trade_api.Ceb": TRADE_FILER,
     "trade_api.Verdicts": TRADE_ORDERS,
     "trade_api.Receivables": TRADE_ORDERS,
+    "ledger_api.Accounts": MEMBER,
+    "ledger_api.AccountDetail": MEMBER,
+    "ledger_api.AccountBalance": MEMBER,
+    "ledger_api.AccountEntries": MEMBER,
+    "ledger_api.Transactions": MEMBER,
+    "ledger_api.TransactionDetail": MEMBER,
+    "ledger_api.Rates": {"GET": MEMBER, "POST": OPERATOR_DECIDER},
+    "ledger_api.RateLookup": MEMBER,
+    "settlement_api.Records": MEMBER,
+    "settlement_api.RecordDetail": MEMBER,
+    "settlement_api.Confirm": MEMBER,
+    "settlement_api.Cancel": MEMBER,
+    "settlement_api.CardStart": MEMBER,
+    "settlement_api.CardPay": MEMBER,
+    "settlement_api.Remit": OPERATOR_DECIDER,
+    "settlement_api.Fees": OPERATOR,
+    "settlement_api.Reconciliation": OPERATOR,
 }
 
 
@@ -340,7 +382,8 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
     org.filing_reason = REASONS.get(user_type.status)
     db.session.commit()
     ids = {"org_id": org.id, "user_id": colleague.id, "token_id": spare_token.id,
-           "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1}
+           "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1,
+           "account_id": 1, "transaction_id": 1, "record_id": 1}
     return user, ids, raw
 
 

@@ -233,3 +233,21 @@ class ApiToken(db.Model):
     @property
     def is_live(self) -> bool:
         return self.revoked_at is None
+
+
+class Notification(db.Model):
+    """A notice to an organisation (a payment arrived, a margin call opened, ...), shown in
+    its inbox. ``kind`` names the message and ``params`` fills it, so each reader sees it in
+    their own language. Written by the outbox (``accounts.notifications``)."""
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(60))
+    params: Mapped[str] = mapped_column(Text, default="{}")   # JSON
+    link: Mapped[str | None] = mapped_column(String(300))      # a path in the app
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    read_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_notifications_org_unread", "org_id", "read_at", "id"),)

@@ -556,3 +556,12 @@ def find_user_by_email(email: str) -> User:
     if user is None:
         raise NotFound("user")
     return user
+
+
+def organisation_names(ids) -> dict[int, str]:
+    """Organisation id -> name, for the ids given (None and unknown ids left out)."""
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(Organisation.id, Organisation.name)
+                                   .where(Organisation.id.in_(ids))).all())

@@ -94,3 +94,17 @@ def finish(response: Response) -> None:
     record.status_code = response.status_code
     record.response_body = response.get_data()
     record.content_type = response.content_type
+
+
+def abandon() -> None:
+    """For an endpoint that had to commit part-way (to hand work to the outbox) and then
+    failed: forget its key, so a retry acts afresh instead of waiting for an answer that
+    will never be stored."""
+    record: IdempotencyRecord | None = g.pop("idempotency_record", None)
+    if record is None:
+        return
+    db.session.rollback()
+    stored = db.session.get(IdempotencyRecord, record.id)
+    if stored is not None and stored.status_code is None:
+        db.session.delete(stored)
+        db.session.commit()

@@ -7,6 +7,7 @@ and the fuzz tests (tests/api/test_schemathesis.py) hold the API to that list.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from flask_smorest import Blueprint
@@ -38,6 +39,42 @@ class UtcDateTime(fields.DateTime):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+class Amount(fields.Decimal):
+    """An exact amount as a string: "110.00", "0.12345"; never a JSON number."""
+
+    def __init__(self, **kwargs: Any):
+        metadata = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "110.00",
+                    **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, metadata=metadata, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        value = Decimal(value)
+        cents = value.quantize(Decimal("0.01")) if value == value.quantize(Decimal("0.01")) \
+            else value.normalize()
+        return f"{cents:f}"
+
+
+class ExactAmount(fields.Decimal):
+    """A ``Money`` amount as a string with exactly its currency's minor units ("1234.50",
+    "500" for yen, "1.250" for dinars), never a JSON number."""
+
+    def __init__(self, **kwargs: Any):
+        metadata = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "example": "1234.50",
+                    **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, metadata=metadata, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else f"{Decimal(value):f}"
+
+
+def page_body(page, items=None) -> dict:
+    """A page of a list as the API answers it: where it is, how many in all, the items."""
+    return {"page": page.page, "per_page": page.per_page, "total": page.total,
+            "items": page.items if items is None else list(items)}
 
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
@@ -81,6 +118,8 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the server accepts (MAX_CONTENT_LENGTH).",
     415: "The body is not sent as JSON (Content-Type: application/json).",
     422: "The input is invalid; `field` names it.",
+    502: "The card payment service refused the request.",
+    503: "The card payment service cannot be reached; nothing was charged or booked.",
 }
 ALWAYS = (401, 403)  # every endpoint needs a token, and may refuse its user
 

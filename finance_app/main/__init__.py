@@ -24,7 +24,20 @@ def index():
 @bp.get("/dashboard")
 @authz.allow(authz.SIGNED_IN)
 def dashboard():
-    return render_template("main/dashboard.html", org=current_user.organisation)
+    from finance_app.accounts import notifications
+    notices = notifications.inbox(current_user.org_id, limit=10)
+    return render_template("main/dashboard.html", org=current_user.organisation,
+                           notices=notices, notice_text=notifications.text,
+                           unread=notifications.unread_count(current_user.org_id))
+
+
+@bp.post("/notices/read")
+@authz.allow(authz.SIGNED_IN)
+def notices_read():
+    from finance_app.accounts import notifications
+    notifications.mark_read(current_user.org_id)
+    db.session.commit()
+    return redirect(url_for("main.dashboard"))
 
 
 @bp.post("/language")

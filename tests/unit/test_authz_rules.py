@@ -117,6 +117,20 @@ RULE_EXPECTATIONS = {
     "trade.read_document": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
     "trade.read_batch": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
     "trade.read_receivable": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    # the ledger: an organisation's own accounts; the operator every one
+    "ledger.read_account": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "ledger.read_transaction": None,  # needs the entries: tests/ledger/test_views.py
+    # payments: "mine" is the payer's side for read and pay, the payee's for the rest
+    "settlement.read": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "settlement.pay": lambda k, r, s, mine: mine,
+    "settlement.confirm": lambda k, r, s, mine: mine and r in (R.OFFICER, R.APPROVER),
+    "settlement.cancel": lambda k, r, s, mine: (
+        (mine and r in (R.OFFICER, R.APPROVER))
+        or (k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN))),
+    "settlement.remit": lambda k, r, s, mine: (
+        k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
+    "settlement.invoice_fee": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
+    "settlement.reconcile": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
 }
 
 
@@ -136,6 +150,15 @@ def rule_target(action: str, org_id: int):
     if action == "trade.read_receivable":
         from finance_app.trade.models import Receivable
         return Receivable(id=33, seller_org_id=org_id)
+    if action == "ledger.read_account":
+        from finance_app.ledger.models import LedgerAccount
+        return LedgerAccount(id=34, org_id=org_id)
+    if action in ("settlement.read", "settlement.pay"):
+        from finance_app.settlement.models import SettlementRecord
+        return SettlementRecord(id=35, payer_org_id=org_id, payee_org_id=99)
+    if action in ("settlement.confirm", "settlement.cancel"):
+        from finance_app.settlement.models import SettlementRecord
+        return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)
     return None
 
 
