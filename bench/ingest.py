@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import resource
 import shutil
@@ -37,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
+from bench.common import fresh_database, make_app, migrate  # noqa: E402
+
 PG_DATABASE, PG_BASELINE = "finance_bench", "finance_bench_baseline"
 
 SME_CODE, LOGISTICS_CODE, PAY_CODE = "4404930001", "4404980003", "4404990004"
@@ -211,57 +210,6 @@ def _process_cpu(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pg_admin():
-    from sqlalchemy import create_engine
-    return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-
-
-@contextmanager
-def fresh_database(kind: str, name: str, folder: Path):
-    """A URL to an empty database, removed afterwards."""
-    from sqlalchemy import text
-    if kind == "sqlite":
-        path = folder / f"{name}.sqlite3"
-        yield f"sqlite:///{path}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def make_app(url: str):
-    from config import Config
-    from finance_app import create_app
-
-    class BenchConfig(Config):
-        SQLALCHEMY_DATABASE_URI = url
-        SQLALCHEMY_ENGINE_OPTIONS: dict = {}
-        RATELIMIT_ENABLED = False
-
-    return create_app(BenchConfig)
-
-
-def migrate(app) -> None:
-    from flask_migrate import upgrade
-    from finance_app.extensions import db
-    logging.disable(logging.INFO)     # alembic's env.py configures its own logging
-    try:
-        with app.app_context():
-            upgrade()
-            db.session.remove()
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def file_filers() -> None:

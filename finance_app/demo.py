@@ -110,7 +110,11 @@ def seed(*, password: str) -> list[str]:
                      changes={"filing_status": ["pending", "approved"], "source": "demo"})
     from finance_app.trade.demo import seed_trades
     lines.append(seed_trades())
+    from finance_app.settlement.demo import seed_settlement
+    lines.append(seed_settlement(operator_user))
     db.session.commit()
+    from finance_app import outbox
+    outbox.run_due(limit=1000)   # the notices the demo's changes queued
     lines.append("Users with a second factor: add the secret to an authenticator app, or print "
                  "the current code with `flask --app finance_app demo-code EMAIL`.")
     return lines

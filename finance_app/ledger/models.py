@@ -131,7 +131,8 @@ class LedgerTransaction(db.Model):
         back_populates="transaction", order_by="LedgerEntry.id")
 
     __table_args__ = (
-        UniqueConstraint("scope", "idempotency_key", name="scope_key"),
+        # key first: a batch looks its keys up by key, whatever the scopes' statistics
+        UniqueConstraint("idempotency_key", "scope", name="scope_key"),
         Index("ix_ledger_transactions_reference", "reference_kind", "reference_id"),
     )
 

@@ -53,9 +53,10 @@ def account_name(account: LedgerAccount) -> str:
     return f"{purpose_label(account.purpose)} · {account.currency}"
 
 
-@bp.context_processor
+@bp.app_context_processor
 def _helpers():
-    return {"type_labels": TYPE_LABELS, "status_labels": STATUS_LABELS,
+    """Account names and labels, for every page that shows an account."""
+    return {"type_labels": TYPE_LABELS, "transaction_status_labels": STATUS_LABELS,
             "purpose_label": purpose_label, "account_name": account_name,
             "source_labels": SOURCE_LABELS}
 

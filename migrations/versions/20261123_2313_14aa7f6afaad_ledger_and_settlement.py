@@ -237,7 +237,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_transactions')),
     sa.UniqueConstraint('pending_id', name=op.f('uq_ledger_transactions_pending_id')),
     sa.UniqueConstraint('reverses_id', name=op.f('uq_ledger_transactions_reverses_id')),
-    sa.UniqueConstraint('scope', 'idempotency_key', name='scope_key')
+    sa.UniqueConstraint('idempotency_key', 'scope', name='scope_key')
     )
     with op.batch_alter_table('ledger_transactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_transactions_booked_at'), ['booked_at'], unique=False)

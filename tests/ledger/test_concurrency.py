@@ -144,3 +144,30 @@ def test_a_hold_resolved_twenty_times_at_once_posts_once(app, wallet):
     client = db.session.get(LedgerAccount, client_id)
     assert client.pending_debits == 0 and client.pending_credits == 0
     assert ledger.balance(client) in (M("60.00"), M("100.00"))
+
+
+def test_concurrent_batches_over_the_same_accounts_never_deadlock(app):
+    """Twenty batches, each moving money around the same five accounts in its own order:
+    every transfer books, each once, and the accounts' chains stay whole."""
+    ids = [ledger.account(owner_kind=OwnerKind.PLATFORM, owner_id=n, purpose="ring",
+                          currency="USD", type=AccountType.ASSET).id for n in range(5)]
+    db.session.commit()
+
+    def batch(n: int):
+        order = ids[n % 5:] + ids[:n % 5]
+        if n % 2:
+            order.reverse()
+        requests = [ledger.Request([ledger.debit(order[i], M("1.00")),
+                                    ledger.credit(order[(i + 1) % 5], M("1.00"))],
+                                   key=f"ring-{n}-{i}", kind="ring") for i in range(5)]
+        return [o.transaction.id for o in ledger.book_many(requests)]
+
+    results, errors = run_together(app, batch)
+    assert errors == []
+    assert count(LedgerTransaction) == THREADS * 5 and count(LedgerEntry) == THREADS * 10
+    for account_id in ids:
+        account = db.session.get(LedgerAccount, account_id)
+        entries = db.session.execute(select(LedgerEntry).where(
+            LedgerEntry.account_id == account_id).order_by(LedgerEntry.sequence)).scalars().all()
+        assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
+        assert account.balance == sum(e.amount for e in entries) == 0

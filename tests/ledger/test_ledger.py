@@ -289,3 +289,47 @@ def test_the_database_refuses_an_entry_in_another_currency_or_beyond_the_declare
     _refused("INSERT INTO ledger_entries (transaction_id, account_id, amount, currency, phase, "
              "value_date) VALUES (:t, :a, 5, 'CNY', 'pending', :d)",
              {"t": tx.id, "a": usd.id, "d": clock.today()})
+
+
+def test_a_batch_books_each_transaction_or_refuses_it_on_its_own(books):
+    cash, client_money, equity = books
+    deposit(cash, client_money, "50.00", "seed")
+    db.session.commit()
+    batch = [
+        ledger.Request([ledger.debit(client_money, M("20.00")), ledger.credit(cash, M("20.00"))],
+                       key="b1", kind="withdrawal"),
+        ledger.Request([ledger.debit(client_money, M("40.00")), ledger.credit(cash, M("40.00"))],
+                       key="b2", kind="withdrawal"),          # 30.00 left: refused
+        ledger.Request([ledger.debit(cash, M("5.00")), ledger.credit(equity, M("5.00"))],
+                       key="seed", kind="deposit"),           # a key used for other content
+        ledger.Request([ledger.debit(client_money, M("30.00")), ledger.credit(cash, M("30.00"))],
+                       key="b3", kind="withdrawal"),
+    ]
+    outcomes = ledger.book_many(batch)
+    db.session.commit()
+    assert [o.transaction is not None for o in outcomes] == [True, False, False, True]
+    assert isinstance(outcomes[1].error, ledger.InsufficientFunds)
+    assert isinstance(outcomes[2].error, ledger.IdempotencyConflict)
+    assert ledger.balance(client_money) == M("0.00") and ledger.balance(cash) == M("0.00")
+    assert count(LedgerTransaction) == 3 and count(LedgerEntry) == 6
+    # the same batch again books nothing more
+    again = ledger.book_many(batch)
+    db.session.commit()
+    assert [o.transaction.id if o.transaction else None for o in again] == [
+        o.transaction.id if o.transaction else None for o in outcomes[:1]] + [None, None] + [
+        outcomes[3].transaction.id]
+    assert count(LedgerTransaction) == 3
+
+
+def test_a_retry_is_answered_even_when_its_floor_no_longer_allows_it(books):
+    cash, client_money, _ = books
+    deposit(cash, client_money, "10.00", "in")
+    out = ledger.book([ledger.debit(client_money, M("10.00")), ledger.credit(cash, M("10.00"))],
+                      key="out", kind="withdrawal")
+    db.session.commit()
+    again = ledger.book([ledger.debit(client_money, M("10.00")), ledger.credit(cash, M("10.00"))],
+                        key="out", kind="withdrawal")
+    assert again.id == out.id and count(LedgerTransaction) == 2
+    with pytest.raises(ledger.InsufficientFunds):
+        ledger.book([ledger.debit(client_money, M("10.00")), ledger.credit(cash, M("10.00"))],
+                    key="out-2", kind="withdrawal")
