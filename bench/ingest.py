@@ -44,7 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, make_app, migrate  # noqa: E402
+from bench.common import (  # noqa: E402
+    fresh_database, make_app, migrate, statistics_kept_fresh,
+)
 
 PG_DATABASE, PG_BASELINE = "finance_bench", "finance_bench_baseline"
 
@@ -482,8 +484,9 @@ def bench_database(db_kind: str, files: list[Path], folder: Path, args) -> dict:
     with fresh_database(db_kind, PG_DATABASE, folder) as url:
         app = make_app(url)
         migrate(app)
-        figures["end_to_end"] = run_end_to_end(app, url, files, args.chunk,
-                                                  args.workers)
+        with statistics_kept_fresh(url):
+            figures["end_to_end"] = run_end_to_end(app, url, files, args.chunk,
+                                                      args.workers)
         with app.app_context():
             from finance_app.extensions import db
             db.engine.dispose()
@@ -492,7 +495,8 @@ def bench_database(db_kind: str, files: list[Path], folder: Path, args) -> dict:
         with fresh_database(db_kind, PG_BASELINE, folder) as url:
             app = make_app(url)
             migrate(app)
-            figures[f"baseline_{name}"] = run_baseline(app, files, copy=copy)
+            with statistics_kept_fresh(url):
+                figures[f"baseline_{name}"] = run_baseline(app, files, copy=copy)
             with app.app_context():
                 from finance_app.extensions import db
                 db.engine.dispose()

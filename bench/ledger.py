@@ -39,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import fresh_database, make_app, migrate  # noqa: E402
+from bench.common import (  # noqa: E402
+    fresh_database, make_app, migrate, statistics_kept_fresh,
+)
 
 CURRENCY = "USD"
 
@@ -226,16 +228,6 @@ def timed(target, url: str, ids: list[int], moves, tag: str, clients: int, batch
             "seconds": round(seconds, 2), "per_second": round(len(moves) / seconds, 1)}
 
 
-def analyze(url: str) -> None:
-    """Fresh planner statistics, as autovacuum keeps them on a live database (the tables
-    grow from empty here in seconds, faster than autovacuum looks)."""
-    from sqlalchemy import create_engine, text
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    engine.dispose()
-
-
 def check(url: str) -> dict:
     from sqlalchemy import func, select
     from finance_app.extensions import db
@@ -271,11 +263,11 @@ def bench(kind: str, args, folder: Path) -> dict:
                          args.seed + batch)
             for clients in sorted({1, args.clients}):
                 tag = f"{batch}-{clients}"
-                analyze(url)
-                figures[f"ledger {tag}"] = timed(book_with_ledger, url, ids, moves,
-                                                 f"l{tag}", clients, batch)
-                figures[f"baseline {tag}"] = timed(book_with_sql, url, ids, moves,
-                                                   f"b{tag}", clients, batch)
+                with statistics_kept_fresh(url):
+                    figures[f"ledger {tag}"] = timed(book_with_ledger, url, ids, moves,
+                                                     f"l{tag}", clients, batch)
+                    figures[f"baseline {tag}"] = timed(book_with_sql, url, ids, moves,
+                                                       f"b{tag}", clients, batch)
         figures["check"] = check(url)
     return figures
 

@@ -66,6 +66,10 @@ def register_extensions(app: Flask) -> None:
     from finance_app.settlement import models as _settlement_models  # noqa: F401
     from finance_app import outbox as _outbox  # noqa: F401
     from finance_app.accounts import notifications as _notifications  # noqa: F401
+    from finance_app import daily as _daily  # noqa: F401
+    from finance_app.collateral import models as _collateral_models  # noqa: F401
+    from finance_app.warehouse import models as _warehouse_models  # noqa: F401
+    from finance_app.warehouse import services as _warehouse_services  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -99,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.trade.views import bp as trade_bp
     from finance_app.ledger.views import bp as ledger_bp
     from finance_app.settlement.views import bp as settlement_bp, webhook_bp
+    from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -108,6 +113,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ledger_bp)
     app.register_blueprint(settlement_bp)
     app.register_blueprint(webhook_bp)
+    app.register_blueprint(warehouse_bp)
+    app.register_blueprint(verify_bp)
     register_api(app)
 
 

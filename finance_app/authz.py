@@ -85,9 +85,17 @@ TRADE_FILER = _p("trade_filer", kinds=TRADE_KINDS, roles={R.ADMIN, R.OFFICER},
 TRADE_ORDERS = _p("trade_orders", kinds={K.SME, K.PLATFORM_OPERATOR},
                   description="SMEs (their own orders) and the platform operator")
 
+# Warehouse receipts: the parties of a receipt (its operator, depositor, the banks it was
+# offered or pledged to) and the platform; the object rules decide which receipts.
+WAREHOUSE = _p("warehouse", kinds={K.WAREHOUSE_OPERATOR, K.SME, K.BANK, K.PLATFORM_OPERATOR},
+               description="warehouse operators, SMEs, banks and the platform operator")
+WAREHOUSE_STAFF = _p("warehouse_staff", kinds={K.WAREHOUSE_OPERATOR},
+                     roles={R.OFFICER, R.APPROVER},
+                     description="officers and approvers of warehouse operators")
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
-    TRADE, TRADE_FILER, TRADE_ORDERS)}
+    TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -198,6 +206,23 @@ def _can_read_trade_document(user: Any, doc: Any) -> bool:
     return False
 
 
+def _is_bank_officer(user: Any) -> bool:
+    return user.organisation.kind is OrgKind.BANK and user.has_role(Role.OFFICER, Role.APPROVER)
+
+
+def _is_warehouse_staff(user: Any) -> bool:
+    return (user.organisation.kind is OrgKind.WAREHOUSE_OPERATOR
+            and user.has_role(Role.OFFICER, Role.APPROVER))
+
+
+def _can_read_receipt(user: Any, receipt: Any) -> bool:
+    # The issuing operator, the depositor, a bank it was offered or pledged to, the platform.
+    if _is_operator(user) or user.org_id in (receipt.operator_org_id, receipt.depositor_org_id):
+        return True
+    return user.organisation.kind is OrgKind.BANK and (
+        receipt.is_offered_to(user.org_id) or receipt.pledged_ever_to(user.org_id))
+
+
 def _can_read_account(user: Any, account: Any) -> bool:
     # The operator reads every account (the platform's own included); an organisation
     # reads the accounts that are its own, or that are kept for its loans and policies.
@@ -245,6 +270,24 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "settlement.invoice_fee": lambda u, _=None: (
         _is_operator(u) and u.has_role(Role.OFFICER, Role.APPROVER, Role.ADMIN)),
     "settlement.reconcile": lambda u, _=None: _is_operator(u),
+    # warehouses and receipts (``obj``: a warehouse or a receipt, by its operator_org_id)
+    "warehouse.register": lambda u, _=None: _is_warehouse_staff(u),
+    "warehouse.operate": lambda u, obj: _is_warehouse_staff(u) and obj.operator_org_id == u.org_id,
+    "warehouse.read_receipt": _can_read_receipt,
+    "warehouse.offer": lambda u, receipt: (
+        u.organisation.kind is OrgKind.SME and receipt.depositor_org_id == u.org_id
+        and u.has_role(Role.OFFICER, Role.APPROVER)),
+    "warehouse.pledge": lambda u, receipt: (
+        _is_bank_officer(u) and receipt.is_offered_to(u.org_id)),
+    "warehouse.set_haircut": lambda u, _=None: (
+        _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN)),
+    # the collateral registry: the holder bank's officers pledge, its approvers release
+    "collateral.encumber": lambda u, holder: _is_bank_officer(u) and holder.id == u.org_id,
+    "collateral.read": lambda u, enc: _is_operator(u) or enc.holder_org_id == u.org_id,
+    "collateral.manage": lambda u, enc: _is_bank_officer(u) and enc.holder_org_id == u.org_id,
+    "collateral.release": lambda u, enc: (
+        u.organisation.kind is OrgKind.BANK and enc.holder_org_id == u.org_id
+        and u.has_role(Role.APPROVER)),
 }
 
 

@@ -15,6 +15,15 @@ def register(app: Flask) -> None:
     from finance_app.ledger.cli import register as register_ledger
     register_ledger(app)
 
+    @app.cli.command("run-daily")
+    @click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="The business date (today by default).")
+    def run_daily(on) -> None:
+        """Run every daily duty once for the business date (safe to run twice)."""
+        from finance_app import daily
+        for line in daily.run(on.date() if on else None):
+            click.echo(line)
+
     @app.cli.command("create-token")
     @click.argument("email")
     @click.option("--name", default="command line", help="What the token is for.")

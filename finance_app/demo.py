@@ -112,6 +112,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_trades())
     from finance_app.settlement.demo import seed_settlement
     lines.append(seed_settlement(operator_user))
+    from finance_app.warehouse.demo import seed_warehouse
+    lines.append(seed_warehouse(operator_user))
     db.session.commit()
     from finance_app import outbox
     outbox.run_due(limit=1000)   # the notices the demo's changes queued

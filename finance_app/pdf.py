@@ -21,24 +21,31 @@ def _static_root() -> Path:
     return Path(current_app.static_folder).resolve()
 
 
-def url_fetcher(url: str, timeout: int = 10, ssl_context=None) -> dict:
-    """Serve ``app-static:`` and ``data:`` URLs; refuse everything else."""
-    if url.startswith("data:"):
-        from weasyprint.urls import default_url_fetcher
-        return default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
-    if url.startswith(STATIC_PREFIX):
-        root = _static_root()
-        path = (root / unquote(urlparse(url).path.lstrip("/"))).resolve()
-        if root in path.parents and path.is_file():
-            return {"string": path.read_bytes(),
-                    "mime_type": mimetypes.guess_type(path.name)[0] or "application/octet-stream"}
-    raise ValueError(f"PDF documents may not fetch {url[:80]}")
+def _fetcher():
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class LocalFetcher(URLFetcher):
+        """``app-static:`` (the app's own files) and ``data:`` URLs; nothing else."""
+
+        def fetch(self, url, headers=None):
+            if url.startswith(STATIC_PREFIX):
+                root = _static_root()
+                path = (root / unquote(urlparse(url).path.lstrip("/"))).resolve()
+                if root in path.parents and path.is_file():
+                    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(url, path.read_bytes(),
+                                              headers={"Content-Type": mime})
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            raise ValueError(f"PDF documents may not fetch {url[:80]}")
+
+    return LocalFetcher(allowed_protocols={"data"}, timeout=5)
 
 
 def render_pdf(template: str, **context) -> bytes:
     from weasyprint import HTML
     html = render_template(template, **context)
-    return HTML(string=html, base_url=f"{STATIC_PREFIX}/", url_fetcher=url_fetcher).write_pdf()
+    return HTML(string=html, base_url=f"{STATIC_PREFIX}/", url_fetcher=_fetcher()).write_pdf()
 
 
 def fingerprint(data: bytes) -> str:

@@ -77,6 +77,11 @@ TRADE_ORDERS = Who({"sme": ROLES, "platform_operator": ROLES})
 # Money: every approved organisation has accounts and payments; the object rules decide
 # which ones it sees and what it may do to them.
 MEMBER = Who(_every_kind(ROLES))
+# Warehouse receipts: the parties (operators, SMEs, banks) and the platform; operators'
+# officers and approvers run the warehouse.
+WAREHOUSE = Who({"warehouse_operator": ROLES, "sme": ROLES, "bank": ROLES,
+                 "platform_operator": ROLES})
+WAREHOUSE_STAFF = Who({"warehouse_operator": frozenset({"officer", "approver"})})
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -150,6 +155,26 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "settlement.new_fee": OPERATOR,
     "settlement.reconciliation": OPERATOR,
     "stripe_webhook.stripe_webhook": ANYONE,
+    # warehouse receipts; anyone verifies a receipt's code
+    "warehouse.receipts": WAREHOUSE,
+    "warehouse.receipt_detail": WAREHOUSE,
+    "warehouse.offer": WAREHOUSE,
+    "warehouse.pledge": WAREHOUSE,
+    "warehouse.release": WAREHOUSE,
+    "warehouse.release_part": WAREHOUSE,
+    "warehouse.principal": WAREHOUSE,
+    "warehouse.certificate": WAREHOUSE,
+    "warehouse.warehouses": WAREHOUSE,
+    "warehouse.register_warehouse": WAREHOUSE_STAFF,
+    "warehouse.prices": WAREHOUSE,
+    "warehouse.split": WAREHOUSE_STAFF,
+    "warehouse.deliver": WAREHOUSE_STAFF,
+    "warehouse.cancel": WAREHOUSE_STAFF,
+    "warehouse.new_receipt": WAREHOUSE_STAFF,
+    "warehouse.enter_price": OPERATOR_DECIDER,
+    "warehouse.upload_prices": OPERATOR_DECIDER,
+    "warehouse.set_haircut": OPERATOR_DECIDER,
+    "verify.verify_page": ANYONE,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -191,6 +216,20 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "settlement_api.Remit": OPERATOR_DECIDER,
     "settlement_api.Fees": OPERATOR,
     "settlement_api.Reconciliation": OPERATOR,
+    "warehouse_api.Warehouses": {"GET": WAREHOUSE, "POST": WAREHOUSE_STAFF},
+    "warehouse_api.Receipts": {"GET": WAREHOUSE, "POST": WAREHOUSE_STAFF},
+    "warehouse_api.ReceiptDetail": WAREHOUSE,
+    "warehouse_api.Offers": WAREHOUSE,
+    "warehouse_api.Pledge": WAREHOUSE,
+    "warehouse_api.Release": WAREHOUSE,
+    "warehouse_api.PartialRelease": WAREHOUSE,
+    "warehouse_api.Principal": WAREHOUSE,
+    "warehouse_api.Split": WAREHOUSE_STAFF,
+    "warehouse_api.Deliver": WAREHOUSE_STAFF,
+    "warehouse_api.Cancel": WAREHOUSE_STAFF,
+    "warehouse_api.MarginCalls": WAREHOUSE,
+    "warehouse_api.Prices": OPERATOR_DECIDER,
+    "warehouse_api.PricesCsv": OPERATOR_DECIDER,
 }
 
 
@@ -383,7 +422,7 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
     db.session.commit()
     ids = {"org_id": org.id, "user_id": colleague.id, "token_id": spare_token.id,
            "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1,
-           "account_id": 1, "transaction_id": 1, "record_id": 1}
+           "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1}
     return user, ids, raw
 
 

@@ -29,6 +29,11 @@ MESSAGES = {
 }
 
 
+def register_messages(messages: dict) -> None:
+    """A domain's notices: kind -> a lazily translated sentence with %(name)s fields."""
+    MESSAGES.update(messages)
+
+
 def notify(org_id: int, kind: str, *, dedupe_key: str, link: str | None = None,
            **params: object) -> None:
     """Queue a notice for ``org_id``; the same ``dedupe_key`` is delivered once."""

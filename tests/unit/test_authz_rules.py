@@ -53,6 +53,10 @@ POLICY_EXPECTATIONS = {
     "trade": lambda k, r, s: k in TRADE_KINDS and s is APPROVED,
     "trade_filer": lambda k, r, s: k in TRADE_KINDS and r in {R.ADMIN, R.OFFICER} and s is APPROVED,
     "trade_orders": lambda k, r, s: k in {K.SME, K.PLATFORM_OPERATOR} and s is APPROVED,
+    "warehouse": lambda k, r, s: (k in {K.WAREHOUSE_OPERATOR, K.SME, K.BANK, K.PLATFORM_OPERATOR}
+                                  and s is APPROVED),
+    "warehouse_staff": lambda k, r, s: (k is K.WAREHOUSE_OPERATOR and r in {R.OFFICER, R.APPROVER}
+                                        and s is APPROVED),
 }
 
 
@@ -131,6 +135,24 @@ RULE_EXPECTATIONS = {
         k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
     "settlement.invoice_fee": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
     "settlement.reconcile": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR,
+    # warehouses: "mine" is the operator's warehouse or receipt, or the depositor's receipt
+    "warehouse.register": lambda k, r, s, mine: (
+        k is K.WAREHOUSE_OPERATOR and r in (R.OFFICER, R.APPROVER)),
+    "warehouse.operate": lambda k, r, s, mine: (
+        mine and k is K.WAREHOUSE_OPERATOR and r in (R.OFFICER, R.APPROVER)),
+    "warehouse.read_receipt": None,   # offers and pledges need the database: tests/warehouse
+    "warehouse.offer": lambda k, r, s, mine: (
+        mine and k is K.SME and r in (R.OFFICER, R.APPROVER)),
+    "warehouse.pledge": None,         # needs the offer: tests/warehouse
+    "warehouse.set_haircut": lambda k, r, s, mine: (
+        k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
+    # the registry: the holder bank's officers pledge and manage, its approvers release
+    "collateral.encumber": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "collateral.read": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "collateral.manage": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "collateral.release": lambda k, r, s, mine: mine and k is K.BANK and r is R.APPROVER,
 }
 
 
@@ -156,6 +178,17 @@ def rule_target(action: str, org_id: int):
     if action in ("settlement.read", "settlement.pay"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=35, payer_org_id=org_id, payee_org_id=99)
+    if action == "warehouse.operate":
+        from finance_app.warehouse.models import Warehouse
+        return Warehouse(id=37, operator_org_id=org_id)
+    if action == "warehouse.offer":
+        from finance_app.warehouse.models import WarehouseReceipt
+        return WarehouseReceipt(id=38, operator_org_id=99, depositor_org_id=org_id)
+    if action == "collateral.encumber":
+        return org(org_id, K.BANK)
+    if action in ("collateral.read", "collateral.manage", "collateral.release"):
+        from finance_app.collateral.models import Encumbrance
+        return Encumbrance(id=39, holder_org_id=org_id)
     if action in ("settlement.confirm", "settlement.cancel"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)

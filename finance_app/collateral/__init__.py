@@ -1,0 +1,1 @@
+"""The platform-wide collateral (encumbrance) registry."""

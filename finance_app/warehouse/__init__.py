@@ -1,0 +1,1 @@
+"""Warehouses, electronic warehouse receipts and their pledges."""
