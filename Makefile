@@ -9,6 +9,8 @@ FLASK       := $(BIN)/flask --app finance_app
 HOST        ?= 127.0.0.1
 PORT        ?= 5000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); on PostgreSQL each gets a database of its own.
+TEST_WORKERS ?= 2
 
 # make test-pg: a fresh database on this server, dropped afterwards.
 PG_SERVER   ?= postgresql://postgres@127.0.0.1:5432
@@ -54,7 +56,7 @@ run: demo
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-pg: setup
 	@set -e; \
@@ -62,7 +64,7 @@ test-pg: setup
 	psql "$(PG_SERVER)/postgres" -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS $$db" -c "CREATE DATABASE $$db"; \
 	trap 'psql "$(PG_SERVER)/postgres" -q -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null' EXIT; \
 	echo "PostgreSQL test database: $$db"; \
-	TEST_DATABASE_URL="$(PG_SERVER)/$$db" $(BIN)/pytest $(PYTEST_ARGS)
+	TEST_DATABASE_URL="$(PG_SERVER)/$$db" $(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 browser-deps:
 	@if [ -x /usr/bin/chromium ]; then \

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from flask.testing import FlaskClient
 
@@ -75,14 +75,33 @@ class IsolatedClient(FlaskClient):
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(request, tmp_path_factory) -> str:
     if IS_POSTGRES:
-        engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+        url = DATABASE_URL
+        worker = getattr(request.config, "workerinput", {}).get("workerid")
+        if worker:   # pytest-xdist: each worker on a database of its own, beside the given one
+            base = make_url(DATABASE_URL)
+            name = f"{base.database}_{worker}"
+            admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            admin.dispose()
+            url = base.set(database=name).render_as_string(hide_password=False)
+
+            def drop() -> None:
+                engine = create_engine(base.set(database="postgres"),
+                                       isolation_level="AUTOCOMMIT")
+                with engine.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                engine.dispose()
+            request.addfinalizer(drop)
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-        return DATABASE_URL
+        return url
     folder = tmp_path_factory.mktemp("db")
     return f"sqlite:///{folder / 'test.sqlite3'}"
 

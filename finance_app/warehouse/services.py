@@ -645,6 +645,12 @@ def release_pledge(receipt_id: int, *, actor: User, reason: str | None = None) -
     if encumbrance is None:
         raise Conflict(gettext("Receipt %(number)s is not pledged.", number=receipt.number),
                        field="receipt_id")
+    if live_call_for(receipt) is not None and authz.can(actor, "collateral.release",
+                                                        encumbrance):
+        raise MarginCallOpen(gettext("A margin call is open on receipt %(number)s: releases "
+                                     "are frozen until it is cured (restate the principal "
+                                     "once it is repaid).", number=receipt.number),
+                             field="receipt_id")
     registry.release(encumbrance.id, actor=actor, reason=reason)
     notify(receipt.depositor_org_id, "warehouse.receipt_released",
            dedupe_key=f"receipt:{receipt.id}:released:{encumbrance.id}",

@@ -26,13 +26,13 @@ def _fill_card(page, number: str) -> None:
 
 
 def test_an_sme_pays_a_fee_by_card_in_the_browser(app, live_server, browser_page, shots,
-                                                  local_stripe):
+                                                  local_stripe, monkeypatch):
     from finance_app.extensions import db
     from finance_app.money import Money
     from finance_app.settlement import services
     from tests.factories import make_org_user
 
-    app.config["STRIPE_JS_URL"] = f"{local_stripe.url}/js.stripe.com/v3/"
+    monkeypatch.setitem(app.config, "STRIPE_JS_URL", f"{local_stripe.url}/js.stripe.com/v3/")
     base, page = live_server, browser_page
     operator = make_org_user(OrgKind.PLATFORM_OPERATOR, roles=(Role.ADMIN, Role.APPROVER))
     sme = make_org_user(OrgKind.SME, roles=(Role.ADMIN, Role.OFFICER),

@@ -309,9 +309,12 @@ def test_a_falling_price_opens_one_margin_call_that_closes_when_the_price_recove
                          actor=world["platform"], revalue=False)
     daily.run(clock.today() + timedelta(days=1))
     assert count(MarginCall) == 1
-    # releases are frozen meanwhile
+    # releases are frozen meanwhile, in part and in full
     with pytest.raises(services.MarginCallOpen):
         services.release_part(offered.id, Decimal("1"), actor=world["bank"])
+    db.session.rollback()
+    with pytest.raises(services.MarginCallOpen):
+        services.release_pledge(offered.id, actor=world["bank"])
     db.session.rollback()
     # the price recovers: the call closes itself
     with clock.frozen_at(clock.now() + timedelta(days=2)):
@@ -391,3 +394,16 @@ def test_the_daily_run_expires_free_receipts_once_and_keeps_pledged_ones(world, 
     assert any("receipts expired" in line for line in first)
     assert any("already done" in line for line in again)
     assert count(ReceiptStatusChange, ReceiptStatusChange.action == ReceiptAction.EXPIRE) == 1
+
+
+def test_another_operator_cannot_touch_the_receipt(world, receipt):
+    from tests.factories import make_org_user
+    from finance_app.accounts.states import OrgKind, Role
+    stranger = make_org_user(OrgKind.WAREHOUSE_OPERATOR, roles=(Role.OFFICER,))
+    for action in (lambda: services.deliver(receipt.id, actor=stranger),
+                   lambda: services.cancel(receipt.id, actor=stranger, reason="mine"),
+                   lambda: services.split_receipt(receipt.id, Decimal("1"), actor=stranger)):
+        with pytest.raises(NotFound):
+            action()
+        db.session.rollback()
+    assert receipt.status is ReceiptStatus.ISSUED and count(WarehouseReceipt) == 1

@@ -127,8 +127,8 @@ def test_the_certificate_carries_the_code_and_the_depositor_may_print_it(world, 
 
 
 def test_the_public_page_verifies_without_sign_in_and_tells_nothing_more(app, client, world,
-                                                                         receipt):
-    app.config["VERIFY_MIN_SECONDS"] = 0.05
+                                                                         receipt, monkeypatch):
+    monkeypatch.setitem(app.config, "VERIFY_MIN_SECONDS", 0.05)
     code = services.verification_code(receipt)
     genuine = text(client.get(f"/verify?code={code}", headers=EN))
     assert 'id="genuine"' in genuine and receipt.number in genuine
@@ -144,12 +144,12 @@ def test_the_public_page_verifies_without_sign_in_and_tells_nothing_more(app, cl
         started = time.perf_counter()
         client.get(f"/verify?code={guess}")
         timings[label] = time.perf_counter() - started
-    assert all(0.05 <= t < 0.5 for t in timings.values()), timings
+    assert all(0.05 <= t < 2.0 for t in timings.values()), timings
 
 
-def test_wrong_codes_are_rate_limited(app, client, world, receipt):
-    app.config["VERIFY_MIN_SECONDS"] = 0
-    app.config["VERIFY_RATE_LIMIT"] = "5 per minute"
+def test_wrong_codes_are_rate_limited(app, client, world, receipt, monkeypatch):
+    monkeypatch.setitem(app.config, "VERIFY_MIN_SECONDS", 0)
+    monkeypatch.setitem(app.config, "VERIFY_RATE_LIMIT", "5 per minute")
     statuses = [client.get(f"/verify?code=AAAA-{n:04d}").status_code for n in range(7)]
     assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
 
