@@ -15,25 +15,40 @@ def _pg_admin():
     return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
 
 
-@contextmanager
-def fresh_database(kind: str, name: str, folder: Path):
-    """A URL to an empty database, removed afterwards."""
-    from sqlalchemy import text
+def database_url(kind: str, name: str, folder: Path) -> str:
+    """Where ``fresh_database`` puts the database ``name``."""
     if kind == "sqlite":
-        path = folder / f"{name}.sqlite3"
-        yield f"sqlite:///{path}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{folder / f'{name}.sqlite3'}"
+    return f"{PG_SERVER}/{name}"
+
+
+def _drop_sqlite(url: str) -> None:
+    path = url.split("///", 1)[1]
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def fresh_database(kind: str, name: str, folder: Path, *, keep: bool = False):
+    """A URL to an empty database, removed afterwards (unless ``keep``)."""
+    from sqlalchemy import text
+    url = database_url(kind, name, folder)
+    if kind == "sqlite":
+        _drop_sqlite(url)
+        yield url
+        if not keep:
+            _drop_sqlite(url)
         return
     admin = _pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"{PG_SERVER}/{name}"
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -61,13 +76,22 @@ def migrate(app) -> None:
         logging.disable(logging.NOTSET)
 
 
-def analyze(url: str) -> None:
-    """Fresh planner statistics for every table."""
+def analyze(url: str, *, vacuum: bool = False) -> None:
+    """Fresh planner statistics for every table; with ``vacuum``, on PostgreSQL, also the
+    visibility map a live database's autovacuum keeps (index-only scans need it) after a
+    bulk load."""
     from sqlalchemy import create_engine, text
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE" if vacuum and url.startswith("postgresql")
+                          else "ANALYZE"))
     engine.dispose()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager

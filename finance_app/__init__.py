@@ -38,6 +38,8 @@ def create_app(config: type[Config] | Config | str | None = None) -> Flask:
     register_commands(app)
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+        # WeasyPrint reports every layout step at INFO; only its warnings matter here.
+        logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     return app
 
 
@@ -70,6 +72,9 @@ def register_extensions(app: Flask) -> None:
     from finance_app.collateral import models as _collateral_models  # noqa: F401
     from finance_app.warehouse import models as _warehouse_models  # noqa: F401
     from finance_app.warehouse import services as _warehouse_services  # noqa: F401
+    from finance_app.oversight import models as _oversight_models  # noqa: F401
+    from finance_app.financing import models as _financing_models  # noqa: F401
+    from finance_app.financing import loans as _financing_loans  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -104,6 +109,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.ledger.views import bp as ledger_bp
     from finance_app.settlement.views import bp as settlement_bp, webhook_bp
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
+    from finance_app.financing.views import bp as financing_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -114,6 +120,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(settlement_bp)
     app.register_blueprint(webhook_bp)
     app.register_blueprint(warehouse_bp)
+    app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
     register_api(app)
 

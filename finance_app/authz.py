@@ -93,9 +93,19 @@ WAREHOUSE_STAFF = _p("warehouse_staff", kinds={K.WAREHOUSE_OPERATOR},
                      roles={R.OFFICER, R.APPROVER},
                      description="officers and approvers of warehouse operators")
 
+# Financing: SMEs (their requests and loans), banks (their products, reviews and loans) and
+# the platform operator (everything, read only); the object rules decide which.
+FINANCING = _p("financing", kinds={K.SME, K.BANK, K.PLATFORM_OPERATOR},
+               description="SMEs, banks and the platform operator")
+FINANCING_SME = _p("financing_sme", kinds={K.SME}, roles={R.ADMIN, R.OFFICER, R.APPROVER},
+                   description="SMEs: the marketplace, their requests and repayments")
+FINANCING_BANK = _p("financing_bank", kinds={K.BANK},
+                    description="banks: products, facilities, reviews and loans")
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
-    TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF)}
+    TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF, FINANCING, FINANCING_SME,
+    FINANCING_BANK)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -240,6 +250,34 @@ def _is_party(user: Any, record: Any) -> bool:
     return user.org_id in (record.payer_org_id, record.payee_org_id)
 
 
+def _is_sme_staff(user: Any) -> bool:
+    return user.organisation.kind is OrgKind.SME and user.has_role(
+        Role.OFFICER, Role.APPROVER, Role.ADMIN)
+
+
+def _is_bank_approver(user: Any) -> bool:
+    return user.organisation.kind is OrgKind.BANK and user.has_role(Role.APPROVER)
+
+
+def _can_read_request(user: Any, request: Any) -> bool:
+    if _is_operator(user) or request.sme_org_id == user.org_id:
+        return True
+    return user.organisation.kind is OrgKind.BANK and any(
+        t.bank_org_id == user.org_id for t in request.targets)
+
+
+def _can_read_decision(user: Any, decision: Any) -> bool:
+    # a bank its own decisions; the SME only those approved (a bank's draft is its own)
+    if _is_operator(user) or decision.bank_org_id == user.org_id:
+        return True
+    return decision.request.sme_org_id == user.org_id and decision.approved_at is not None
+
+
+def _can_read_product(user: Any, product: Any) -> bool:
+    return (product.status.value == "active" or product.bank_org_id == user.org_id
+            or _is_operator(user))
+
+
 RULES: dict[str, Callable[[Any, Any], bool]] = {
     "accounts.read_profile": _can_read_profile,
     "accounts.edit_filing": lambda u, org: _is_admin_of(u, org.id),
@@ -285,6 +323,37 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "collateral.encumber": lambda u, holder: _is_bank_officer(u) and holder.id == u.org_id,
     "collateral.read": lambda u, enc: _is_operator(u) or enc.holder_org_id == u.org_id,
     "collateral.manage": lambda u, enc: _is_bank_officer(u) and enc.holder_org_id == u.org_id,
+    # financing: banks publish products, grant facilities, review and decide (an officer
+    # prepares, an approver approves), disburse; SMEs request, accept and repay
+    "financing.read_product": _can_read_product,
+    "financing.manage_products": lambda u, obj: (
+        _is_bank_officer(u) and getattr(obj, "bank_org_id", getattr(obj, "id", None)) == u.org_id),
+    "financing.grant_facility": lambda u, org: _is_bank_approver(u) and org.id == u.org_id,
+    "financing.read_facility": lambda u, f: (
+        _is_operator(u) or u.org_id in (f.bank_org_id, f.sme_org_id)),
+    "financing.browse": lambda u, org: _is_sme_staff(u) and org.id == u.org_id,
+    "financing.request": lambda u, org: (
+        _is_sme_staff(u) and u.has_role(Role.OFFICER, Role.APPROVER) and org.id == u.org_id),
+    "financing.read_request": _can_read_request,
+    "financing.manage_request": lambda u, req: (
+        _is_sme_staff(u) and u.has_role(Role.OFFICER, Role.APPROVER)
+        and req.sme_org_id == u.org_id),
+    "financing.review": lambda u, target: (
+        _is_operator(u) or (u.organisation.kind is OrgKind.BANK
+                            and target.bank_org_id == u.org_id)),
+    "financing.prepare": lambda u, target: (
+        _is_bank_officer(u) and target.bank_org_id == u.org_id),
+    "financing.approve": lambda u, decision: (
+        _is_bank_approver(u) and decision.bank_org_id == u.org_id),
+    "financing.read_decision": _can_read_decision,
+    "financing.read_loan": lambda u, loan: (
+        _is_operator(u) or u.org_id in (loan.bank_org_id, loan.sme_org_id)),
+    "financing.disburse": lambda u, loan: _is_bank_officer(u) and loan.bank_org_id == u.org_id,
+    "financing.cancel_loan": lambda u, loan: (
+        (_is_bank_approver(u) and loan.bank_org_id == u.org_id)
+        or (_is_sme_staff(u) and u.has_role(Role.OFFICER, Role.APPROVER)
+            and loan.sme_org_id == u.org_id)),
+    "financing.repay": lambda u, loan: _is_sme_staff(u) and loan.sme_org_id == u.org_id,
     "collateral.release": lambda u, enc: (
         u.organisation.kind is OrgKind.BANK and enc.holder_org_id == u.org_id
         and u.has_role(Role.APPROVER)),

@@ -114,6 +114,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_settlement(operator_user))
     from finance_app.warehouse.demo import seed_warehouse
     lines.append(seed_warehouse(operator_user))
+    from finance_app.financing.demo import seed_financing
+    lines.append(seed_financing(operator_user, password_hash=hashed))
     db.session.commit()
     from finance_app import outbox
     outbox.run_due(limit=1000)   # the notices the demo's changes queued

@@ -82,6 +82,11 @@ MEMBER = Who(_every_kind(ROLES))
 WAREHOUSE = Who({"warehouse_operator": ROLES, "sme": ROLES, "bank": ROLES,
                  "platform_operator": ROLES})
 WAREHOUSE_STAFF = Who({"warehouse_operator": frozenset({"officer", "approver"})})
+# Financing: SMEs, banks and the platform operator; SMEs' staff request, accept and repay;
+# banks publish products, review and lend. The object rules decide which objects.
+FINANCING = Who({"sme": ROLES, "bank": ROLES, "platform_operator": ROLES})
+FINANCING_SME = Who({"sme": ROLES})
+FINANCING_BANK = Who({"bank": ROLES})
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -175,6 +180,31 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "warehouse.upload_prices": OPERATOR_DECIDER,
     "warehouse.set_haircut": OPERATOR_DECIDER,
     "verify.verify_page": ANYONE,
+    # financing pages: the SME's marketplace and actions, the bank's review and lending,
+    # everyone's (the operator's too) lists and details
+    "financing.marketplace": FINANCING_SME,
+    "financing.new_request": FINANCING_SME,
+    "financing.requests": FINANCING,
+    "financing.request_detail": FINANCING,
+    "financing.withdraw_request": FINANCING_SME,
+    "financing.accept_offer": FINANCING_SME,
+    "financing.loans": FINANCING,
+    "financing.loan_detail": FINANCING,
+    "financing.repay": FINANCING_SME,
+    "financing.disburse": FINANCING_BANK,
+    "financing.cancel_loan": FINANCING_BANK,
+    "financing.contract": FINANCING,
+    "financing.products": FINANCING,
+    "financing.new_product": FINANCING_BANK,
+    "financing.product_status": FINANCING_BANK,
+    "financing.facilities": FINANCING,
+    "financing.grant_facility": FINANCING_BANK,
+    "financing.review_queue": FINANCING_BANK,
+    "financing.evidence": FINANCING_BANK,
+    "financing.prepare_offer": FINANCING_BANK,
+    "financing.prepare_rejection": FINANCING_BANK,
+    "financing.approve_decision": FINANCING_BANK,
+    "financing.withdraw_decision": FINANCING_BANK,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -230,6 +260,29 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "warehouse_api.MarginCalls": WAREHOUSE,
     "warehouse_api.Prices": OPERATOR_DECIDER,
     "warehouse_api.PricesCsv": OPERATOR_DECIDER,
+    "financing_api.Products": {"GET": FINANCING, "POST": FINANCING_BANK},
+    "financing_api.ProductDetail": FINANCING,
+    "financing_api.ProductPause": FINANCING_BANK,
+    "financing_api.ProductResume": FINANCING_BANK,
+    "financing_api.Facilities": {"GET": FINANCING, "POST": FINANCING_BANK},
+    "financing_api.Marketplace": FINANCING_SME,
+    "financing_api.Requests": {"GET": FINANCING, "POST": FINANCING_SME},
+    "financing_api.RequestDetail": FINANCING,
+    "financing_api.RequestWithdraw": FINANCING_SME,
+    "financing_api.OfferAccept": FINANCING_SME,
+    "financing_api.Review": FINANCING_BANK,
+    "financing_api.ReviewDetail": FINANCING_BANK,
+    "financing_api.ReviewOffer": FINANCING_BANK,
+    "financing_api.ReviewRejection": FINANCING_BANK,
+    "financing_api.DecisionApprove": FINANCING_BANK,
+    "financing_api.DecisionWithdraw": FINANCING_BANK,
+    "financing_api.Loans": FINANCING,
+    "financing_api.LoanDetail": FINANCING,
+    "financing_api.LoanDisburse": FINANCING_BANK,
+    "financing_api.LoanCancel": FINANCING,
+    "financing_api.LoanRepayments": FINANCING_SME,
+    "financing_api.LoanContract": FINANCING,
+    "financing_api.LoanContractPdf": FINANCING,
 }
 
 
@@ -422,7 +475,8 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
     db.session.commit()
     ids = {"org_id": org.id, "user_id": colleague.id, "token_id": spare_token.id,
            "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1,
-           "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1}
+           "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1,
+           "product_id": 1, "request_id": 1, "decision_id": 1, "target_id": 1, "loan_id": 1}
     return user, ids, raw
 
 

@@ -23,7 +23,11 @@ def test_demo_is_safe_to_run_twice_and_every_demo_user_can_sign_in(app):
     kinds = [o.kind for o in orgs]
     assert kinds.count(OrgKind.SME) == 2 and kinds.count(OrgKind.BANK) == 2
     users = db.session.execute(select(User)).scalars().all()
-    assert len(users) == 9
+    assert len(users) == 11     # one per organisation, and an approver per bank
+    approvers = [u for u in users if "approver" in u.email]
+    assert sorted(u.email for u in approvers) == ["bank1-approver@demo.test",
+                                                   "bank2-approver@demo.test"]
+    assert all(u.organisation.kind is OrgKind.BANK and u.totp_secret for u in approvers)
     for user in users:
         assert user.email in first.output
         client = app.test_client()
@@ -54,7 +58,7 @@ def test_create_token_prints_a_working_token(app):
     missing = runner.invoke(args=["create-token", "nobody@demo.test"])
     assert missing.exit_code != 0 and "No such user" in missing.output
     count = db.session.execute(select(func.count(User.id))).scalar_one()
-    assert count == 9
+    assert count == 11
 
 
 def test_demo_trades_have_verified_and_mismatched_verdicts(app):
@@ -75,6 +79,78 @@ def test_demo_trades_have_verified_and_mismatched_verdicts(app):
         "MLB-2026-0877": ("mismatch", ["line_total_mismatch"]),
         "TM-1210-7781": ("verified", []),
         "TM-1210-7790": ("mismatch", ["payer_not_buyer", "consignee_mismatch"]),
+        # filed by the financing demo, some on days in the past
+        "B2B-MX-0015": ("verified", []),
+        "B2B-BR-0088": ("incomplete", ["inventory_missing"]),
+        "B2B-BR-0231": ("verified", []),
+        "B2B-PT-0310": ("verified", []),
     }
-    receivable = db.session.execute(select(Receivable)).scalar_one()
-    assert receivable.order.order_no == "B2B-MX-0042" and receivable.currency == "USD"
+    receivables = db.session.execute(select(Receivable)).scalars().all()
+    assert sorted(r.order.order_no for r in receivables) == [
+        "B2B-BR-0231", "B2B-MX-0015", "B2B-MX-0042", "B2B-PT-0310"]
+    assert {r.currency for r in receivables} == {"USD"}
+
+
+def test_demo_financing_has_loans_in_every_state_and_open_requests(app):
+    from finance_app import clock
+    from finance_app.collateral.models import Encumbrance
+    from finance_app.collateral.states import EncumbranceStatus
+    from finance_app.financing import contracts, loans, products
+    from finance_app.financing.models import (
+        Contract, Decision, Facility, FinancingProduct, FinancingRequest, Loan,
+    )
+    from finance_app.financing.states import InstalmentStatus, LoanStatus, ProductKind
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo financing: 8 products" in first.output
+    second = runner.invoke(args=["demo"])
+    assert "Demo financing already there." in second.output
+    for email in ("bank1-approver@demo.test", "bank2-approver@demo.test"):
+        assert email in second.output      # their second factor is printed on every run
+
+    catalogue = db.session.execute(select(FinancingProduct)).scalars().all()
+    assert len(catalogue) == 8
+    by_bank: dict[int, set] = {}
+    for p in catalogue:
+        if p.status.value == "active":
+            by_bank.setdefault(p.bank_org_id, set()).add(p.kind)
+    assert len(by_bank) == 2
+    basics = {ProductKind.RECEIVABLE, ProductKind.ORDER, ProductKind.WAREHOUSE_RECEIPT}
+    assert all(basics <= kinds for kinds in by_bank.values())
+    assert sum(ProductKind.POLICY in kinds for kinds in by_bank.values()) == 1
+    assert [p.status.value for p in catalogue].count("paused") == 1
+
+    every = db.session.execute(select(Loan).order_by(Loan.id)).scalars().all()
+    assert sorted(loan.status for loan in every) == sorted(LoanStatus)
+    state = {loan.status: loan for loan in every}
+    today = clock.today()
+    overdue = state[LoanStatus.OVERDUE]
+    rows = loans.instalments(overdue)
+    assert [r.status for r in rows].count(InstalmentStatus.PAID) == 2
+    late = [r for r in rows if r.status is InstalmentStatus.OVERDUE]
+    assert len(late) == 1 and late[0].due_date < today and late[0].penalty_accrued > 0
+    defaulted = state[LoanStatus.DEFAULTED]
+    assert (today - defaulted.maturity_date).days > defaulted.default_after_days
+    assert loans.position(defaulted).penalty.amount > 0
+    assert state[LoanStatus.DISBURSED].disbursed_on is not None
+    assert state[LoanStatus.AWAITING_DISBURSEMENT].disbursed_on is None
+    for closed in (state[LoanStatus.REPAID], state[LoanStatus.CANCELLED]):
+        held = db.session.execute(select(Encumbrance.status).where(
+            Encumbrance.financing_ref == f"loan:{closed.id}")).scalars().all()
+        assert held and set(held) == {EncumbranceStatus.RELEASED}
+    for contract in db.session.execute(select(Contract)).scalars():
+        assert contract.pdf is not None and contracts.verify_terms(contract)
+
+    facility = db.session.execute(select(Facility)).scalar_one()
+    figures = products.figures(facility)
+    assert figures.used.amount > 0 and figures.held.amount > 0 and not figures.expired
+
+    open_requests = db.session.execute(select(FinancingRequest).where(
+        FinancingRequest.status == "submitted")).scalars().all()
+    decisions = {r.id: sorted((d.kind.value, d.status.value) for d in db.session.execute(
+        select(Decision).where(Decision.request_id == r.id)).scalars())
+        for r in open_requests}
+    assert sorted(decisions.values()) == [
+        [("offer", "approved"), ("offer", "prepared")], [("rejection", "approved")]]
+    assert all(len(r.targets) == 2 for r in open_requests)

@@ -16,6 +16,7 @@ def register_api(app: Flask) -> None:
     from finance_app.ledger.api import blp as ledger_blp
     from finance_app.settlement.api import blp as settlement_blp
     from finance_app.warehouse.api import blp as warehouse_blp
+    from finance_app.financing.api import blp as financing_blp
 
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
@@ -23,7 +24,7 @@ def register_api(app: Flask) -> None:
     api.spec.options["security"] = [{"bearerAuth": []}]
     from finance_app.extensions import csrf
     for blp in (accounts_blp, audit_blp, trade_blp, ledger_blp, settlement_blp,
-                warehouse_blp):
+                warehouse_blp, financing_blp):
         csrf.exempt(blp)  # the API accepts bearer tokens only, never the session cookie
         api.register_blueprint(blp)
 

@@ -234,12 +234,17 @@ def _may_act_for_holder(actor: User, holder: Organisation, rule: str) -> None:
 def encumber(asset_kind: AssetKind | str, asset_id: int, holder_org: Organisation | int, *,
              actor: User, financing_ref: str | None = None, financing_kind: str | None = None,
              secured_amount: Money | None = None, max_ltv: Decimal | None = None,
-             registry_ref: str | None = None) -> Encumbrance:
+             registry_ref: str | None = None, consent: str | None = None) -> Encumbrance:
     """Pledge an asset to ``holder_org`` (a bank); ``AlreadyEncumbered`` if it backs
-    financing already, whoever holds it."""
+    financing already, whoever holds it. ``consent``: the holder's standing consent when
+    someone else triggers the pledge (the bank's approved offer, when the SME accepts it,
+    e.g. ``"offer:12"``); otherwise the actor must be one of the holder's officers."""
     kind, asset_id = _asset(asset_kind, asset_id)
     holder = _holder(holder_org)
-    _may_act_for_holder(actor, holder, "collateral.encumber")
+    if consent is None:
+        _may_act_for_holder(actor, holder, "collateral.encumber")
+    else:
+        authz.require_approved(actor)
     secured_amount = check_secured_amount(secured_amount)
     max_ltv = check_max_ltv(max_ltv)
     registry_ref = check_registry_ref(registry_ref)
@@ -272,7 +277,8 @@ def encumber(asset_kind: AssetKind | str, asset_id: int, holder_org: Organisatio
                  changes={"asset_kind": kind, "asset_id": asset_id,
                           "financing_kind": financing_kind, "financing_ref": financing_ref,
                           "secured": str(secured_amount) if secured_amount else None,
-                          "max_ltv": max_ltv, "registry_ref": registry_ref})
+                          "max_ltv": max_ltv, "registry_ref": registry_ref,
+                          **({"consent": consent} if consent else {})})
     return encumbrance
 
 
@@ -360,6 +366,31 @@ def release(encumbrance_id: int, *, actor: User, reason: str | None = None) -> E
                  obj=encumbrance, changes={"asset_kind": encumbrance.asset_kind,
                                            "asset_id": encumbrance.asset_id,
                                            "reason": reason})
+    return encumbrance
+
+
+def release_financed(encumbrance_id: int, *, actor: User | None, reason: str,
+                     consent: str) -> Encumbrance:
+    """The financing an asset secures ended (repaid in full, or called off before it was
+    paid out): the platform releases the asset on the holder's standing instruction
+    (``consent`` names the financing, e.g. ``"loan:12"``), whoever triggered it."""
+    encumbrance = db.session.get(Encumbrance, encumbrance_id)
+    if encumbrance is None:
+        raise NotFound("encumbrance", encumbrance_id)
+    _locked(encumbrance)
+    if encumbrance.financing_ref != consent:
+        raise Conflict(gettext("This pledge secures other financing."), code="not_this_pledge")
+    if not encumbrance.is_active:
+        return encumbrance
+    reason = _text(reason, 500, "reason")
+    _end(encumbrance, EncumbranceAction.RELEASE, actor=actor, reason=reason)
+    asset_type = ASSET_TYPES.get(encumbrance.asset_kind)
+    if asset_type is not None and asset_type.on_released is not None:
+        asset_type.on_released(encumbrance, actor)
+    audit.record("collateral.released", actor=actor, org_id=encumbrance.holder_org_id,
+                 obj=encumbrance, changes={"asset_kind": encumbrance.asset_kind,
+                                           "asset_id": encumbrance.asset_id,
+                                           "reason": reason, "consent": consent})
     return encumbrance
 
 

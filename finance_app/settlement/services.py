@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 from flask_babel import gettext
 from sqlalchemy import select
@@ -51,6 +51,36 @@ from finance_app.settlement.states import (
     SettlementStatus,
 )
 from finance_app.states import next_status
+
+# What owns an obligation hears when it is paid or cancelled: handlers by the prefix of
+# ``obligation_ref`` ("repayment:12" goes to the "repayment" handler), called in the same
+# database transaction as the change.
+SettledHandler = Callable[[SettlementRecord, "User | None"], None]
+_ON_PAID: dict[str, SettledHandler] = {}
+_ON_CANCELLED: dict[str, SettledHandler] = {}
+
+
+def on_paid(prefix: str) -> Callable[[SettledHandler], SettledHandler]:
+    def register(fn: SettledHandler) -> SettledHandler:
+        _ON_PAID[prefix] = fn
+        return fn
+    return register
+
+
+def on_cancelled(prefix: str) -> Callable[[SettledHandler], SettledHandler]:
+    def register(fn: SettledHandler) -> SettledHandler:
+        _ON_CANCELLED[prefix] = fn
+        return fn
+    return register
+
+
+def _tell_owner(handlers: dict[str, SettledHandler], record: SettlementRecord,
+                actor: User | None) -> None:
+    prefix = (record.obligation_ref or "").split(":", 1)[0]
+    handler = handlers.get(prefix)
+    if handler is not None:
+        handler(record, actor)
+
 
 CREATE_INTENT = "stripe.create_payment_intent"
 CANCEL_INTENT = "stripe.cancel_payment_intent"
@@ -206,6 +236,7 @@ def _paid(record: SettlementRecord, transaction: LedgerTransaction, *, actor: Us
     _transition(record, SettlementAction.CONFIRM, actor=actor, note=note)
     record.ledger_transaction_id = transaction.id
     record.paid_at = clock.now()
+    _tell_owner(_ON_PAID, record, actor)
     payer = db.session.get(Organisation, record.payer_org_id)
     for org_id in (record.payer_org_id, record.payee_org_id):
         notify(org_id, "settlement.paid", dedupe_key=f"settlement:{record.id}:paid:{org_id}",
@@ -249,6 +280,35 @@ def confirm_transfer(record_id: int, *, reference: str, actor: User,
     return record
 
 
+def record_sent_transfer(kind: ObligationKind, *, payee_org_id: int, amount: Money,
+                         debit_account: LedgerAccount, credit_account: LedgerAccount,
+                         key: str, reference: str, actor: User, description: str = "",
+                         obligation_ref: str | None = None) -> SettlementRecord:
+    """The payer records a bank transfer it has made (a bank disbursing a loan): the record
+    is made and paid at once, booking the payment. The same key and reference again
+    return the same record."""
+    reference = _reference(reference)
+    record = create_record(kind, payer_org_id=actor.org_id, payee_org_id=payee_org_id,
+                           amount=amount, debit_account=debit_account,
+                           credit_account=credit_account, key=key, description=description,
+                           reference=obligation_ref, actor=actor)
+    record = get_record(record.id, actor=actor, lock=True)
+    authz.require(actor, "settlement.pay", record, hide=False)
+    if record.status is SettlementStatus.PAID:
+        if record.bank_reference != reference:
+            raise Conflict(gettext("This payment was recorded with the reference "
+                                   "%(reference)s.", reference=record.bank_reference),
+                           field="reference")
+        return record
+    next_status(SETTLEMENT_TRANSITIONS, record.status, SettlementAction.CONFIRM, what="payment")
+    transaction = _book_payment(record, arrives_in=db.session.get(LedgerAccount,
+                                                                  record.debit_account_id),
+                                actor=actor)
+    record.bank_reference = reference
+    _paid(record, transaction, actor=actor, note=reference)
+    return record
+
+
 def cancel(record_id: int, *, actor: User, reason: str) -> SettlementRecord:
     """Cancel an unpaid obligation (the payee, or the platform operator); a card payment
     under way is cancelled at Stripe through the outbox."""
@@ -260,6 +320,7 @@ def cancel(record_id: int, *, actor: User, reason: str) -> SettlementRecord:
     if record.status is SettlementStatus.CANCELLED:
         return record
     _transition(record, SettlementAction.CANCEL, actor=actor, note=reason[:500])
+    _tell_owner(_ON_CANCELLED, record, actor)
     if record.payment_intent_id:
         outbox.enqueue(CANCEL_INTENT, {"record_id": record.id,
                                        "payment_intent_id": record.payment_intent_id},

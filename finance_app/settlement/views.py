@@ -4,6 +4,7 @@ PaymentIntent), the Stripe webhook, the operator's fees and reconciliation."""
 from __future__ import annotations
 
 import uuid
+from typing import Callable
 from urllib.parse import urlparse
 
 from flask import (
@@ -15,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from finance_app import authz, outbox
-from finance_app.accounts.models import Organisation
+from finance_app.accounts.models import Organisation, User
 from finance_app.accounts.services import organisation_names
 from finance_app.accounts.states import FilingStatus, OrgKind
 from finance_app.api.schemas import ID
@@ -70,6 +71,22 @@ def records():
                            args={k: v for k, v in request.args.items() if k != "page" and v})
 
 
+# What a payment is for, as a link: other domains register a function per prefix of
+# ``obligation_ref`` ("loan:12") that returns (label, url) for the reader, or None.
+SUBJECT_LINKS: dict[str, Callable[[str, User], tuple[str, str] | None]] = {}
+
+
+def register_subject_link(prefix: str, link: Callable[[str, User], tuple[str, str] | None]
+                          ) -> None:
+    SUBJECT_LINKS[prefix] = link
+
+
+def subject_link(record: SettlementRecord) -> tuple[str, str] | None:
+    prefix, _, rest = (record.obligation_ref or "").partition(":")
+    link = SUBJECT_LINKS.get(prefix)
+    return link(rest, current_user) if link and rest else None
+
+
 def _detail(record: SettlementRecord, status: int = 200, **forms_):
     history = list(db.session.execute(select(SettlementStatusChange).where(
         SettlementStatusChange.record_id == record.id).order_by(SettlementStatusChange.id))
@@ -78,6 +95,7 @@ def _detail(record: SettlementRecord, status: int = 200, **forms_):
                     (record.ledger_transaction_id, record.remittance_transaction_id) if t]
     context = dict(
         record=record, history=history, transactions=transactions,
+        subject=subject_link(record),
         names=organisation_names({record.payer_org_id, record.payee_org_id}),
         debit_account=db.session.get(LedgerAccount, record.debit_account_id),
         credit_account=db.session.get(LedgerAccount, record.credit_account_id),

@@ -131,6 +131,9 @@ class Payment(_Document, db.Model):
         UniqueConstraint("pay_code", "pay_transaction_id"),  # unique per payment company
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index("ix_trade_payments_order", "ebp_code", "order_no"),
+        # a payment naming no platform counts towards any order of its number: lookups by
+        # the number alone (``ebp_code = x OR ebp_code IS NULL``) cannot use the above
+        Index("ix_trade_payments_order_no", "order_no"),
     )
 
 

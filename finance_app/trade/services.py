@@ -52,6 +52,9 @@ from finance_app.accounts.models import Organisation, User
 from finance_app.accounts.states import FilingStatus, OrgKind
 from finance_app.audit import services as audit
 from finance_app.audit.services import canonical_json
+from finance_app.collateral import services as registry
+from finance_app.collateral.models import Encumbrance
+from finance_app.collateral.states import AssetKind, EncumbranceStatus
 from finance_app.db import ExactDecimal
 from finance_app.extensions import db
 from finance_app.trade import matching
@@ -1056,6 +1059,7 @@ def _receivables(deferred: list[tuple[Any, list]]) -> None:
     the payments matched to the order settle it."""
     existing = {r.order_id: r for r in db.session.execute(select(Receivable).where(
         Receivable.order_id.in_([order.id for order, _ in deferred]))).scalars()}
+    created = []
     for order, payments in deferred:
         receivable = existing.get(order.id)
         if receivable is None:
@@ -1069,6 +1073,7 @@ def _receivables(deferred: list[tuple[Any, list]]) -> None:
                 currency=order.currency,
                 due_date=start + timedelta(days=order.payment_term_days))
             db.session.add(receivable)
+            created.append(receivable)
             audit.record("trade.receivable_created", org_id=order.filer_org_id, obj=receivable,
                          changes={"order_no": order.order_no, "amount": receivable.amount,
                                   "currency": receivable.currency,
@@ -1076,6 +1081,51 @@ def _receivables(deferred: list[tuple[Any, list]]) -> None:
         paid = settled_amount(payments, receivable.currency)
         receivable.status = (ReceivableStatus.SETTLED if paid >= receivable.amount
                              else ReceivableStatus.OPEN)
+    if created:
+        _inherit_financing(created)
+
+
+def _inherit_financing(receivables: list[Receivable]) -> None:
+    """A financed order that ships becomes a receivable that carries the order's financing
+    on, instead of becoming collateral of its own (the order's row is locked by matching,
+    so an acceptance financing the order at the same moment is either seen here or waits
+    and then finds the receivable)."""
+    db.session.flush()
+    by_order = {r.order_id: r for r in receivables}
+    financed = db.session.execute(select(Encumbrance.asset_id).where(
+        Encumbrance.asset_kind == AssetKind.ORDER, Encumbrance.asset_id.in_(list(by_order)),
+        Encumbrance.status == EncumbranceStatus.ACTIVE)).scalars().all()
+    for order_id in financed:
+        registry.carry_forward((AssetKind.ORDER, order_id),
+                               (AssetKind.RECEIVABLE, by_order[order_id].id),
+                               reason="the financed order shipped and became a receivable")
+
+
+def _lock_financed_order(order_id: int) -> None:
+    db.session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+
+
+def _lock_financed_receivable(receivable_id: int) -> None:
+    db.session.execute(select(Receivable.id).where(Receivable.id == receivable_id)
+                       .with_for_update())
+
+
+def _order_label(order_id: int) -> str:
+    number = db.session.execute(select(Order.order_no).where(Order.id == order_id)).scalar()
+    return gettext("Order %(number)s", number=number or order_id)
+
+
+def _receivable_label(receivable_id: int) -> str:
+    number = db.session.execute(select(Order.order_no).join(
+        Receivable, Receivable.order_id == Order.id).where(Receivable.id == receivable_id)
+    ).scalar()
+    return gettext("Receivable of order %(number)s", number=number or receivable_id)
+
+
+registry.register_asset_type(AssetKind.ORDER, registry.AssetType(
+    describe=_order_label, lock=_lock_financed_order))
+registry.register_asset_type(AssetKind.RECEIVABLE, registry.AssetType(
+    describe=_receivable_label, lock=_lock_financed_receivable))
 
 
 # --------------------------------------------------------------------------- documents

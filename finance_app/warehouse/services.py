@@ -414,11 +414,34 @@ def pledge_receipt(receipt_id: int, *, actor: User, principal: Money, max_ltv: D
     is already pledged (and the attempt is recorded)."""
     if actor.organisation.kind is not OrgKind.BANK:
         raise Forbidden(gettext("Only a bank can take a pledge of a warehouse receipt."))
+    receipt = get_receipt(receipt_id, actor=actor, lock=True)
+    authz.require(actor, "warehouse.pledge", receipt, hide=False)
+    return _pledge(receipt, actor.organisation, actor=actor, principal=principal,
+                   max_ltv=max_ltv, margin_call_ltv=margin_call_ltv,
+                   liquidation_ltv=liquidation_ltv, cure_days=cure_days,
+                   financing_ref=financing_ref, registry_ref=registry_ref)
+
+
+def pledge_for_loan(receipt_id: int, bank: Organisation, *, actor: User, principal: Money,
+                    max_ltv: Decimal, margin_call_ltv: Decimal, liquidation_ltv: Decimal,
+                    cure_days: int, financing_ref: str, consent: str) -> Encumbrance:
+    """The depositor accepts a bank's approved financing offer: its receipt is pledged to
+    the bank with the offer's terms (``consent`` names the offer)."""
+    receipt = get_receipt(receipt_id, lock=True)
+    if receipt.depositor_org_id != actor.org_id:
+        raise NotFound("warehouse receipt", receipt_id)
+    return _pledge(receipt, bank, actor=actor, principal=principal, max_ltv=max_ltv,
+                   margin_call_ltv=margin_call_ltv, liquidation_ltv=liquidation_ltv,
+                   cure_days=cure_days, financing_ref=financing_ref, consent=consent)
+
+
+def _pledge(receipt: WarehouseReceipt, bank: Organisation, *, actor: User, principal: Money,
+            max_ltv: Decimal, margin_call_ltv: Decimal, liquidation_ltv: Decimal,
+            cure_days: int, financing_ref: str | None, registry_ref: str | None = None,
+            consent: str | None = None) -> Encumbrance:
     limit, call, liquidation, cure_days = check_ltv_terms(max_ltv, margin_call_ltv,
                                                           liquidation_ltv, cure_days)
     registry.check_secured_amount(principal, field="principal")
-    receipt = get_receipt(receipt_id, actor=actor, lock=True)
-    authz.require(actor, "warehouse.pledge", receipt, hide=False)
     if receipt.status not in (ReceiptStatus.ISSUED, ReceiptStatus.RELEASED,
                               ReceiptStatus.PLEDGED):
         next_status_or_refuse(receipt, ReceiptAction.PLEDGE)
@@ -435,9 +458,9 @@ def pledge_receipt(receipt_id: int, *, actor: User, principal: Money, max_ltv: D
                 net=str(ltv.net_value), ltv=_pct(ltv.ratio), limit=_pct(limit)),
                 field="principal")
     encumbrance = registry.encumber(
-        AssetKind.WAREHOUSE_RECEIPT, receipt.id, actor.organisation, actor=actor,
+        AssetKind.WAREHOUSE_RECEIPT, receipt.id, bank, actor=actor,
         financing_ref=financing_ref, financing_kind="warehouse_receipt_loan",
-        secured_amount=principal, max_ltv=limit, registry_ref=registry_ref)
+        secured_amount=principal, max_ltv=limit, registry_ref=registry_ref, consent=consent)
     db.session.add(PledgeTerms(encumbrance_id=encumbrance.id, receipt_id=receipt.id,
                                margin_call_ltv=call, liquidation_ltv=liquidation,
                                cure_days=cure_days))
@@ -445,7 +468,7 @@ def pledge_receipt(receipt_id: int, *, actor: User, principal: Money, max_ltv: D
     notify(receipt.depositor_org_id, "warehouse.receipt_pledged",
            dedupe_key=f"receipt:{receipt.id}:pledged:{encumbrance.id}",
            link=f"/warehouse/receipts/{receipt.id}", number=receipt.number,
-           bank=actor.organisation.name, principal=str(principal))
+           bank=bank.name, principal=str(principal))
     return encumbrance
 
 

@@ -57,6 +57,9 @@ POLICY_EXPECTATIONS = {
                                   and s is APPROVED),
     "warehouse_staff": lambda k, r, s: (k is K.WAREHOUSE_OPERATOR and r in {R.OFFICER, R.APPROVER}
                                         and s is APPROVED),
+    "financing": lambda k, r, s: k in {K.SME, K.BANK, K.PLATFORM_OPERATOR} and s is APPROVED,
+    "financing_sme": lambda k, r, s: k is K.SME and s is APPROVED,
+    "financing_bank": lambda k, r, s: k is K.BANK and s is APPROVED,
 }
 
 
@@ -153,6 +156,30 @@ RULE_EXPECTATIONS = {
     "collateral.manage": lambda k, r, s, mine: (
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
     "collateral.release": lambda k, r, s, mine: mine and k is K.BANK and r is R.APPROVER,
+    # financing: "mine" is the bank's product, target, decision or loan, or the SME's
+    # request or loan; the operator reads everything and decides nothing
+    "financing.read_product": lambda k, r, s, mine: True,      # an active product
+    "financing.manage_products": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "financing.grant_facility": lambda k, r, s, mine: mine and k is K.BANK and r is R.APPROVER,
+    "financing.read_facility": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "financing.browse": lambda k, r, s, mine: mine and k is K.SME,
+    "financing.request": lambda k, r, s, mine: (
+        mine and k is K.SME and r in (R.OFFICER, R.APPROVER)),
+    "financing.read_request": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "financing.manage_request": lambda k, r, s, mine: (
+        mine and k is K.SME and r in (R.OFFICER, R.APPROVER)),
+    "financing.review": lambda k, r, s, mine: (
+        (mine and k is K.BANK) or k is K.PLATFORM_OPERATOR),
+    "financing.prepare": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "financing.approve": lambda k, r, s, mine: mine and k is K.BANK and r is R.APPROVER,
+    "financing.read_decision": None,   # the SME sees approved ones only: tests/financing
+    "financing.read_loan": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "financing.disburse": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "financing.cancel_loan": None,     # the bank's approvers or the SME: tests/financing
+    "financing.repay": lambda k, r, s, mine: mine and k is K.SME,
 }
 
 
@@ -189,10 +216,61 @@ def rule_target(action: str, org_id: int):
     if action in ("collateral.read", "collateral.manage", "collateral.release"):
         from finance_app.collateral.models import Encumbrance
         return Encumbrance(id=39, holder_org_id=org_id)
+    if action.startswith("financing."):
+        return _financing_target(action, org_id)
     if action in ("settlement.confirm", "settlement.cancel"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)
     return None
+
+
+def _financing_target(action: str, org_id: int):
+    from finance_app.financing import models
+    from finance_app.financing.states import ProductStatus
+    if action in ("financing.manage_products", "financing.grant_facility", "financing.browse",
+                  "financing.request"):
+        return org(org_id, K.BANK if action.endswith(("products", "facility")) else K.SME)
+    if action == "financing.read_product":
+        return models.FinancingProduct(id=40, bank_org_id=org_id, status=ProductStatus.ACTIVE)
+    if action == "financing.read_facility":
+        return models.Facility(id=41, bank_org_id=org_id, sme_org_id=99)
+    if action in ("financing.read_request", "financing.manage_request"):
+        return models.FinancingRequest(id=42, sme_org_id=org_id, targets=[])
+    if action in ("financing.review", "financing.prepare"):
+        return models.RequestTarget(id=43, bank_org_id=org_id)
+    if action == "financing.approve":
+        return models.Decision(id=44, bank_org_id=org_id)
+    if action in ("financing.read_loan", "financing.disburse", "financing.repay"):
+        kind_is_sme = action == "financing.repay"
+        return models.Loan(id=45, bank_org_id=99 if kind_is_sme else org_id,
+                           sme_org_id=org_id if kind_is_sme else 98)
+    return None
+
+
+def test_a_paused_product_is_seen_by_its_bank_and_the_operator_only():
+    from finance_app.financing.models import FinancingProduct
+    from finance_app.financing.states import ProductStatus
+    paused = FinancingProduct(id=40, bank_org_id=MY_ORG, status=ProductStatus.PAUSED)
+    assert authz.can(user(K.BANK), "financing.read_product", paused)
+    assert authz.can(user(K.PLATFORM_OPERATOR, org_id=OTHER_ORG), "financing.read_product",
+                     paused)
+    assert not authz.can(user(K.SME, org_id=OTHER_ORG), "financing.read_product", paused)
+    assert not authz.can(user(K.BANK, org_id=OTHER_ORG), "financing.read_product", paused)
+
+
+def test_a_bank_reads_a_request_sent_to_it_and_an_sme_only_approved_decisions():
+    from finance_app.financing import models
+    request = models.FinancingRequest(id=42, sme_org_id=OTHER_ORG,
+                                      targets=[models.RequestTarget(bank_org_id=MY_ORG)])
+    assert authz.can(user(K.BANK), "financing.read_request", request)
+    assert not authz.can(user(K.BANK, org_id=9), "financing.read_request", request)
+    draft = models.Decision(id=44, bank_org_id=MY_ORG, request=request)
+    sme = user(K.SME, org_id=OTHER_ORG)
+    assert not authz.can(sme, "financing.read_decision", draft)
+    from datetime import datetime
+    draft.approved_at = datetime(2026, 12, 1)
+    assert authz.can(sme, "financing.read_decision", draft)
+    assert not authz.can(user(K.BANK, org_id=9), "financing.read_decision", draft)
 
 
 @pytest.mark.parametrize("kind", list(OrgKind))

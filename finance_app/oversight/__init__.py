@@ -1,0 +1,1 @@
+"""Oversight: risk alerts (and, with them, what regulators and banks watch)."""
