@@ -75,6 +75,8 @@ def register_extensions(app: Flask) -> None:
     from finance_app.oversight import models as _oversight_models  # noqa: F401
     from finance_app.financing import models as _financing_models  # noqa: F401
     from finance_app.financing import loans as _financing_loans  # noqa: F401
+    from finance_app.insurance import models as _insurance_models  # noqa: F401
+    from finance_app.insurance import services as _insurance_services  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -110,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.settlement.views import bp as settlement_bp, webhook_bp
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
     from finance_app.financing.views import bp as financing_bp
+    from finance_app.insurance.views import bp as insurance_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -122,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(warehouse_bp)
     app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
+    app.register_blueprint(insurance_bp)
     register_api(app)
 
 

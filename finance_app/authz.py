@@ -102,10 +102,22 @@ FINANCING_SME = _p("financing_sme", kinds={K.SME}, roles={R.ADMIN, R.OFFICER, R.
 FINANCING_BANK = _p("financing_bank", kinds={K.BANK},
                     description="banks: products, facilities, reviews and loans")
 
+# Export credit insurance: insurers, the SMEs they insure, the banks indemnities are
+# assigned to, and the platform; the object rules decide which policies and claims.
+INSURANCE = _p("insurance", kinds={K.INSURER, K.SME, K.BANK, K.PLATFORM_OPERATOR},
+               description="insurers, SMEs, banks and the platform operator")
+INSURANCE_STAFF = _p("insurance_staff", kinds={K.INSURER}, roles={R.OFFICER, R.APPROVER},
+                     description="officers and approvers of insurers")
+INSURANCE_INSURED = _p("insurance_insured", kinds={K.SME}, roles={R.OFFICER, R.APPROVER},
+                       description="officers and approvers of SMEs")
+INSURANCE_PARTY = _p("insurance_party", kinds={K.INSURER, K.SME, K.BANK},
+                     roles={R.OFFICER, R.APPROVER},
+                     description="officers and approvers of insurers, SMEs and banks")
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
     TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF, FINANCING, FINANCING_SME,
-    FINANCING_BANK)}
+    FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -246,6 +258,31 @@ def _can_read_transaction(user: Any, transaction: Any) -> bool:
     return transaction_touches(transaction, user.org_id)
 
 
+def _is_insurer_staff(user: Any) -> bool:
+    return user.organisation.kind is OrgKind.INSURER and user.has_role(Role.OFFICER,
+                                                                       Role.APPROVER)
+
+
+def _acts_for_insured(user: Any, obj: Any) -> bool:
+    return (user.organisation.kind is OrgKind.SME and obj.insured_org_id == user.org_id
+            and user.has_role(Role.OFFICER, Role.APPROVER))
+
+
+def _bank_holds_assignment(user: Any, obj: Any, *, active_only: bool = False) -> bool:
+    if user.organisation.kind is not OrgKind.BANK:
+        return False
+    from finance_app.insurance.queries import assigned_to
+    return assigned_to(user.org_id, obj, active_only=active_only)
+
+
+def _can_read_insurance(user: Any, obj: Any) -> bool:
+    # The insurer and the insured SME of the policy, the platform operator, and a bank an
+    # indemnity under it is (or was) assigned to: the policy, that declaration, its claim.
+    if _is_operator(user) or user.org_id in (obj.insurer_org_id, obj.insured_org_id):
+        return True
+    return _bank_holds_assignment(user, obj)
+
+
 def _is_party(user: Any, record: Any) -> bool:
     return user.org_id in (record.payer_org_id, record.payee_org_id)
 
@@ -319,6 +356,17 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
         _is_bank_officer(u) and receipt.is_offered_to(u.org_id)),
     "warehouse.set_haircut": lambda u, _=None: (
         _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN)),
+    # export credit insurance (``obj``: a policy, limit, declaration, claim or assignment)
+    "insurance.issue": lambda u, _=None: _is_insurer_staff(u),
+    "insurance.manage": lambda u, obj: _is_insurer_staff(u) and obj.insurer_org_id == u.org_id,
+    "insurance.read": _can_read_insurance,
+    "insurance.act_for_insured": _acts_for_insured,
+    # a claim: the insured SME, or the bank its indemnity is assigned to (active)
+    "insurance.claim": lambda u, declaration: (
+        _acts_for_insured(u, declaration)
+        or (_is_bank_officer(u) and _bank_holds_assignment(u, declaration, active_only=True))),
+    "insurance.accept_assignment": lambda u, assignment: (
+        _is_bank_officer(u) and assignment.bank_org_id == u.org_id),
     # the collateral registry: the holder bank's officers pledge, its approvers release
     "collateral.encumber": lambda u, holder: _is_bank_officer(u) and holder.id == u.org_id,
     "collateral.read": lambda u, enc: _is_operator(u) or enc.holder_org_id == u.org_id,

@@ -116,6 +116,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_warehouse(operator_user))
     from finance_app.financing.demo import seed_financing
     lines.append(seed_financing(operator_user, password_hash=hashed))
+    from finance_app.insurance.demo import seed_insurance
+    lines.append(seed_insurance(operator_user))
     db.session.commit()
     from finance_app import outbox
     outbox.run_due(limit=1000)   # the notices the demo's changes queued

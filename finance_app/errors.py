@@ -24,6 +24,14 @@ _KINDS = {
     "ledgertransaction": lambda: gettext("transaction"),
     "account": lambda: gettext("account"),
     "transaction": lambda: gettext("transaction"),
+    "policy": lambda: gettext("policy"),
+    "buyer limit": lambda: gettext("buyer limit"),
+    "buyerlimit": lambda: gettext("buyer limit"),
+    "declaration": lambda: gettext("declaration"),
+    "shipmentdeclaration": lambda: gettext("declaration"),
+    "claim": lambda: gettext("claim"),
+    "assignment": lambda: gettext("assignment"),
+    "indemnityassignment": lambda: gettext("assignment"),
 }
 
 

@@ -87,6 +87,15 @@ WAREHOUSE_STAFF = Who({"warehouse_operator": frozenset({"officer", "approver"})}
 FINANCING = Who({"sme": ROLES, "bank": ROLES, "platform_operator": ROLES})
 FINANCING_SME = Who({"sme": ROLES})
 FINANCING_BANK = Who({"bank": ROLES})
+# Export credit insurance: insurers, the SMEs they insure, banks indemnities are assigned to,
+# and the platform read; insurers' officers and approvers underwrite and decide; SMEs'
+# officers and approvers apply, declare and assign; either of them, or a bank, acts on a
+# record it is party to (the object rules decide which).
+DECIDERS = frozenset({"officer", "approver"})
+INSURANCE = Who({"insurer": ROLES, "sme": ROLES, "bank": ROLES, "platform_operator": ROLES})
+INSURANCE_STAFF = Who({"insurer": DECIDERS})
+INSURANCE_INSURED = Who({"sme": DECIDERS})
+INSURANCE_PARTY = Who({"insurer": DECIDERS, "sme": DECIDERS, "bank": DECIDERS})
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -205,6 +214,24 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "financing.prepare_rejection": FINANCING_BANK,
     "financing.approve_decision": FINANCING_BANK,
     "financing.withdraw_decision": FINANCING_BANK,
+    # export credit insurance
+    "insurance.index": INSURANCE,
+    "insurance.policy_new": INSURANCE_STAFF,
+    "insurance.policy_detail": INSURANCE,
+    "insurance.policy_document": INSURANCE,
+    "insurance.policy_cancel": INSURANCE_STAFF,
+    "insurance.limit_apply": INSURANCE_INSURED,
+    "insurance.limit_detail": INSURANCE,
+    "insurance.limit_decide": INSURANCE_PARTY,
+    "insurance.declare": INSURANCE_INSURED,
+    "insurance.declaration_detail": INSURANCE,
+    "insurance.declaration_act": INSURANCE_PARTY,
+    "insurance.claim_file": INSURANCE_PARTY,
+    "insurance.assign": INSURANCE_INSURED,
+    "insurance.assignment_decide": INSURANCE_PARTY,
+    "insurance.claim_detail": INSURANCE,
+    "insurance.claim_decide": INSURANCE_PARTY,
+    "insurance.recovery": INSURANCE_PARTY,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -283,6 +310,26 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "financing_api.LoanRepayments": FINANCING_SME,
     "financing_api.LoanContract": FINANCING,
     "financing_api.LoanContractPdf": FINANCING,
+    "insurance_api.Policies": {"GET": INSURANCE, "POST": INSURANCE_STAFF},
+    "insurance_api.PolicyDetail": INSURANCE,
+    "insurance_api.PolicyCancel": INSURANCE_STAFF,
+    "insurance_api.PolicyLimits": INSURANCE_INSURED,
+    "insurance_api.Limits": INSURANCE,
+    "insurance_api.LimitDetail": INSURANCE,
+    "insurance_api.LimitDecision": INSURANCE_PARTY,
+    "insurance_api.Declarations": {"GET": INSURANCE, "POST": INSURANCE_INSURED},
+    "insurance_api.DeclarationDetail": INSURANCE,
+    "insurance_api.DeclarationAction": INSURANCE_PARTY,
+    "insurance_api.DeclarationClaims": INSURANCE_PARTY,
+    "insurance_api.DeclarationAssignments": INSURANCE_INSURED,
+    "insurance_api.DeclarationCover": INSURANCE,
+    "insurance_api.AssignedCover": INSURANCE,
+    "insurance_api.Claims": INSURANCE,
+    "insurance_api.ClaimDetail": INSURANCE,
+    "insurance_api.ClaimDecision": INSURANCE_PARTY,
+    "insurance_api.ClaimRecoveries": INSURANCE_PARTY,
+    "insurance_api.Assignments": INSURANCE,
+    "insurance_api.AssignmentDecision": INSURANCE_PARTY,
 }
 
 
@@ -476,7 +523,9 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
     ids = {"org_id": org.id, "user_id": colleague.id, "token_id": spare_token.id,
            "filename": "app.css", "order_id": 1, "document_id": 1, "batch_id": 1,
            "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1,
-           "product_id": 1, "request_id": 1, "decision_id": 1, "target_id": 1, "loan_id": 1}
+           "product_id": 1, "request_id": 1, "decision_id": 1, "target_id": 1, "loan_id": 1,
+           "policy_id": 1, "limit_id": 1, "declaration_id": 1, "claim_id": 1,
+           "assignment_id": 1}
     return user, ids, raw
 
 

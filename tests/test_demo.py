@@ -63,13 +63,14 @@ def test_create_token_prints_a_working_token(app):
 
 def test_demo_trades_have_verified_and_mismatched_verdicts(app):
     import json as _json
-    from finance_app.trade.models import Receivable
+    from finance_app.trade.models import Order, Receivable
     runner = app.test_cli_runner()
     runner.invoke(args=["demo"])
     runner.invoke(args=["demo"])  # a second run files nothing twice
     rows = [_json.loads(line) for line in
             runner.invoke(args=["verdicts", "--json"]).output.splitlines()]
-    verdicts = {r["order_no"]: (r["verdict"], [x["code"] for x in r["reasons"]]) for r in rows}
+    verdicts = {r["order_no"]: (r["verdict"], [x["code"] for x in r["reasons"]]) for r in rows
+                if not r["order_no"].startswith("ECI-")}   # insurance's demo shipments
     assert verdicts == {
         "MLB-2026-0001": ("verified", []),
         "LPT-2026-0107": ("mismatch", ["payment_amount_mismatch"]),
@@ -85,7 +86,8 @@ def test_demo_trades_have_verified_and_mismatched_verdicts(app):
         "B2B-BR-0231": ("verified", []),
         "B2B-PT-0310": ("verified", []),
     }
-    receivables = db.session.execute(select(Receivable)).scalars().all()
+    receivables = db.session.execute(select(Receivable).where(
+        ~Receivable.order.has(Order.order_no.startswith("ECI-")))).scalars().all()
     assert sorted(r.order.order_no for r in receivables) == [
         "B2B-BR-0231", "B2B-MX-0015", "B2B-MX-0042", "B2B-PT-0310"]
     assert {r.currency for r in receivables} == {"USD"}
@@ -148,9 +150,55 @@ def test_demo_financing_has_loans_in_every_state_and_open_requests(app):
 
     open_requests = db.session.execute(select(FinancingRequest).where(
         FinancingRequest.status == "submitted")).scalars().all()
+    [insured] = [r for r in open_requests if r.kind.value == "policy"]
+    open_requests = [r for r in open_requests if r is not insured]
+    # the policy-financing request is against a receivable whose indemnity is assigned to
+    # the one bank asked, and nobody has decided on it yet
+    assert [t.bank_org_id for t in insured.targets] == [
+        a.holder_org_id for a in db.session.execute(select(Encumbrance).where(
+            Encumbrance.asset_kind == "insured_receivable",
+            Encumbrance.asset_id == insured.collateral[0].asset_id,
+            Encumbrance.status == EncumbranceStatus.ACTIVE)).scalars()]
+    assert not db.session.execute(select(Decision).where(
+        Decision.request_id == insured.id)).first()
     decisions = {r.id: sorted((d.kind.value, d.status.value) for d in db.session.execute(
         select(Decision).where(Decision.request_id == r.id)).scalars())
         for r in open_requests}
     assert sorted(decisions.values()) == [
         [("offer", "approved"), ("offer", "prepared")], [("rejection", "approved")]]
     assert all(len(r.targets) == 2 for r in open_requests)
+
+
+def test_demo_insurance_has_policies_limits_declarations_a_report_and_a_paid_claim(app):
+    from finance_app.insurance.models import (
+        BuyerLimit, Claim, IndemnityAssignment, OverdueReport, Policy, ShipmentDeclaration,
+    )
+    from finance_app.insurance.queries import assigned_cover
+    from finance_app.audit.services import verify_chain
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo insurance: policies ECI-" in first.output
+    assert runner.invoke(args=["demo"]).exit_code == 0    # nothing twice
+
+    def all_of(model):
+        return db.session.execute(select(model)).scalars().all()
+    insurer = db.session.execute(select(Organisation).where(
+        Organisation.kind == OrgKind.INSURER)).scalar_one()
+    policies = all_of(Policy)
+    assert len(policies) == 2 and {p.insurer_org_id for p in policies} == {insurer.id}
+    smes = {o.id for o in db.session.execute(select(Organisation).where(
+        Organisation.kind == OrgKind.SME)).scalars()}
+    assert {p.insured_org_id for p in policies} == smes
+    assert {lim.buyer_country for lim in all_of(BuyerLimit)} == {"BR", "MX", "PT"}
+    declarations = all_of(ShipmentDeclaration)
+    assert len(declarations) == 4
+    assert any(d.uninsured_amount > 0 and d.insured_amount > 0 for d in declarations)
+    assert len(all_of(OverdueReport)) == 1
+    [claim] = all_of(Claim)
+    assert claim.status.value == "paid" and claim.indemnity.amount > 0
+    assignments = all_of(IndemnityAssignment)
+    assert len(assignments) == 2 and {a.status.value for a in assignments} == {"active"}
+    [bank] = {a.bank_org_id for a in assignments}
+    assert len(assigned_cover(bank)) == 2
+    assert verify_chain().ok

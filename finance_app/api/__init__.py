@@ -17,6 +17,7 @@ def register_api(app: Flask) -> None:
     from finance_app.settlement.api import blp as settlement_blp
     from finance_app.warehouse.api import blp as warehouse_blp
     from finance_app.financing.api import blp as financing_blp
+    from finance_app.insurance.api import blp as insurance_blp
 
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
@@ -24,7 +25,7 @@ def register_api(app: Flask) -> None:
     api.spec.options["security"] = [{"bearerAuth": []}]
     from finance_app.extensions import csrf
     for blp in (accounts_blp, audit_blp, trade_blp, ledger_blp, settlement_blp,
-                warehouse_blp, financing_blp):
+                warehouse_blp, financing_blp, insurance_blp):
         csrf.exempt(blp)  # the API accepts bearer tokens only, never the session cookie
         api.register_blueprint(blp)
 

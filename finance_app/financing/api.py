@@ -235,11 +235,15 @@ class EligibilitySchema(Schema):
     currency = fields.String(required=True)
     amount = ExactAmount(required=True, metadata={"description": "What the SME can borrow"})
     binding = fields.String(required=True, metadata={
-        "description": "Which limit binds: advance, facility or no_collateral"})
+        "description": "Which limit binds: advance, buyer_limit, policy_liability, facility "
+                       "or no_collateral"})
     binding_label = fields.String(required=True)
     collateral_value = ExactAmount(required=True)
     advance_limit = ExactAmount(required=True)
     facility_available = ExactAmount(allow_none=True)
+    cover_limit = ExactAmount(allow_none=True, metadata={
+        "description": "Policy financing: coverage times the lower of the buyers' remaining "
+                       "credit limits and the policy's remaining maximum liability"})
     reasons = fields.List(fields.String(), required=True, metadata={
         "description": "Why the SME cannot borrow here at all"})
     rate_notes = fields.List(fields.String(), required=True)
@@ -252,6 +256,7 @@ def _eligibility(e: marketplace.Eligibility) -> dict:
             "advance_limit": e.advance_limit.amount,
             "facility_available": e.facility_available.amount
             if e.facility_available is not None else None,
+            "cover_limit": e.cover_limit.amount if e.cover_limit is not None else None,
             "reasons": list(e.reasons), "rate_notes": list(e.rate_notes)}
 
 
@@ -913,8 +918,10 @@ class Marketplace(MethodView):
         entries = []
         for v in views:
             key = v.product.kind.value + (":verified" if v.product.require_verified else "")
-            if key not in sets:
-                sets[key] = [_item(i) for i in v.items]
+            items = [_item(i) for i in v.items]
+            if key in sets and sets[key] != items:   # an indemnity assigned to some bank
+                key = f"{key}:bank-{v.product.bank_org_id}"
+            sets.setdefault(key, items)
             entries.append({"product": _product(v.product, names),
                             "eligibility": _eligibility(v.eligibility), "collateral_set": key})
         return {"items": entries,

@@ -41,7 +41,7 @@ from finance_app.financing.states import InstalmentStatus, ProductKind, Repaymen
 from finance_app.money import Money
 from finance_app.settlement import services as settlement
 from finance_app.trade import services as trade
-from finance_app.trade.demo import AMAZON_MX, LOJA, MERCADO, SME1, SME2, _trade
+from finance_app.trade.demo import AMAZON_MX, LOJA, MERCADO, SME1, SME2, documents
 from finance_app.trade.models import Order, Receivable
 from finance_app.trade.states import DocumentSource
 from finance_app.warehouse.models import WarehouseReceipt
@@ -111,7 +111,8 @@ def _products(bank1: User, bank2: User) -> dict[str, FinancingProduct]:
             "Loans against goods in bonded and overseas warehouses, pledged on the platform.",
             cure_days=10, **receipt_ltv)),
         "hx_policy": (bank1, _terms(
-            "华信信保融资 Huaxin Credit-Insured Finance", ProductKind.POLICY, ["USD", "CNY"],
+            "华信信保融资 Huaxin Credit-Insured Finance", ProductKind.POLICY,
+            ["USD", "EUR", "CNY"],
             "0.9000", "0.035000", "0.060000", 360, 180, "bullet", "0.100000", 90,
             "0.003000", "Receivables insured by an export credit policy whose indemnity is "
             "assigned to the bank.")),
@@ -237,7 +238,7 @@ def seed_financing(operator_user: User, *, password_hash: str) -> str:
     # Repaid on time: a receivable of an export to Mexico, financed 90 days, repaid early.
     start = today - timedelta(days=152)
     with clock.frozen_at(_on(start)):
-        _file(_trade(21, SME1, AMAZON_MX, "B2B-MX-0015", currency="USD", trade_mode="9710",
+        _file(documents(21, SME1, AMAZON_MX, "B2B-MX-0015", currency="USD", trade_mode="9710",
                      buyer="Distribuidora Azteca S.A. de C.V.", country="MX",
                      lines=[("Solar garden light", "6000", "3.80")], paid=None, terms=120,
                      days_ago=3))
@@ -253,7 +254,7 @@ def seed_financing(operator_user: User, *, password_hash: str) -> str:
     # Overdue: an unshipped order to Brazil, monthly instalments; two paid, the third late.
     start = today - timedelta(days=100)
     with clock.frozen_at(_on(start)):
-        _file(_trade(22, SME1, MERCADO, "B2B-BR-0088", currency="USD", trade_mode="9710",
+        _file(documents(22, SME1, MERCADO, "B2B-BR-0088", currency="USD", trade_mode="9710",
                      buyer="Casa Verde Importadora Ltda", country="BR",
                      lines=[("LED panel light 600x600", "1500", "14.20")], paid=None,
                      terms=90, days_ago=2, inventory=False, waybill=False))
@@ -269,7 +270,7 @@ def seed_financing(operator_user: User, *, password_hash: str) -> str:
     # Defaulted: a receivable of an export to Brazil the buyer never paid.
     start = today - timedelta(days=232)
     with clock.frozen_at(_on(start)):
-        _file(_trade(23, SME2, MERCADO, "B2B-BR-0231", currency="USD", trade_mode="9710",
+        _file(documents(23, SME2, MERCADO, "B2B-BR-0231", currency="USD", trade_mode="9710",
                      buyer="Moda Carioca Comércio Ltda", country="BR",
                      lines=[("Denim jacket", "1200", "11.50")], paid=None, terms=90,
                      days_ago=3))
@@ -320,7 +321,7 @@ def seed_financing(operator_user: User, *, password_hash: str) -> str:
     _offer(request, bank2, None, Money(D("14000.00"), "EUR"), "0.061000", 120)
 
     # Rejected by Huaxin, still with Yuerong: a new export of Dongguan Humen to Portugal.
-    _file(_trade(24, SME2, LOJA, "B2B-PT-0310", currency="USD", trade_mode="9710",
+    _file(documents(24, SME2, LOJA, "B2B-PT-0310", currency="USD", trade_mode="9710",
                  buyer="Lisboa Moda Lda", country="PT", lines=[("Silk scarf", "2000", "4.75")],
                  paid=None, terms=90, days_ago=10))
     request = _request(sme2, [catalogue["hx_receivable"], catalogue["yr_receivable"]],

@@ -111,9 +111,10 @@ def _lock_collateral(loan: Loan, decision: Decision, request: FinancingRequest,
     values = []
     for c in items:
         item = check.get(c.asset_id)
-        if item is None or item.problem:
-            raise ValidationFailed(item.problem if item else c.label, field="collateral",
-                                   code="collateral_unavailable")
+        problem = (item.problem or marketplace.bank_problem(item, product)) if item \
+            else c.label
+        if problem:
+            raise ValidationFailed(problem, field="collateral", code="collateral_unavailable")
         values.append(max(item.value.to_minor(), 1))
     shares = _shares(loan.principal, values)
     bank = db.session.get(Organisation, loan.bank_org_id)
@@ -128,15 +129,34 @@ def _lock_collateral(loan: Loan, decision: Decision, request: FinancingRequest,
                             cure_days=product.cure_days, financing_ref=loan_ref(loan),
                             consent=consent)
             continue
-        registry.encumber(c.asset_kind, c.asset_id, bank, actor=actor,
+        # an insured receivable is financed as its receivable; the indemnity assignment
+        # (the bank's lock on the insured receivable) stays as it is
+        kind = AssetKind.RECEIVABLE if c.asset_kind is AssetKind.INSURED_RECEIVABLE \
+            else c.asset_kind
+        registry.encumber(kind, c.asset_id, bank, actor=actor,
                           financing_ref=loan_ref(loan),
                           financing_kind=FINANCING_KIND[product.kind],
                           secured_amount=share if share.amount > 0 else None,
                           consent=consent)
-        if c.asset_kind is AssetKind.ORDER:
+        if kind is AssetKind.ORDER:
             _order_still_unshipped(c.asset_id, c.label)
-        elif c.asset_kind is AssetKind.RECEIVABLE:
+        elif kind is AssetKind.RECEIVABLE:
             _receivable_order_free(c.asset_id, c.label)
+            _indemnity_with(c.asset_id, bank.id, c.label,
+                            required=c.asset_kind is AssetKind.INSURED_RECEIVABLE)
+
+
+def _indemnity_with(receivable_id: int, bank_org_id: int, label: str, *, required: bool
+                    ) -> None:
+    """Checked with the receivable's row locked: its indemnity, if assigned, is assigned to
+    the lending bank (``required``: it must be). An assignment being accepted at the same
+    moment waits for the row, then sees this loan's lock and is refused."""
+    assignment = registry.active_for(AssetKind.INSURED_RECEIVABLE, receivable_id)
+    holder = assignment.holder_org_id if assignment else None
+    if holder not in (None, bank_org_id) or (required and holder is None):
+        raise ValidationFailed(gettext("%(asset)s: its indemnity is not assigned to the "
+                                       "lending bank.", asset=label), field="collateral",
+                               code="collateral_unavailable")
 
 
 def _order_still_unshipped(order_id: int, label: str) -> None:
@@ -280,6 +300,24 @@ def _release_collateral(loan: Loan, *, actor: User | None, reason: str) -> int:
     for encumbrance in live:
         registry.release_financed(encumbrance.id, actor=actor, reason=reason[:500],
                                   consent=loan_ref(loan))
+    return len(live)
+
+
+def _release_indemnities(loan: Loan, *, actor: User | None, reason: str) -> int:
+    """A policy-financing loan repaid in full gives the indemnity of its insured
+    receivables back to the SME: the bank's assignment ends with the loan."""
+    ids = [c.asset_id for c in db.session.get(FinancingRequest, loan.request_id).collateral
+           if c.asset_kind is AssetKind.INSURED_RECEIVABLE]
+    if not ids:
+        return 0
+    live = db.session.execute(select(Encumbrance).where(
+        Encumbrance.asset_kind == AssetKind.INSURED_RECEIVABLE, Encumbrance.asset_id.in_(ids),
+        Encumbrance.holder_org_id == loan.bank_org_id,
+        Encumbrance.status == EncumbranceStatus.ACTIVE).order_by(Encumbrance.asset_id)
+    ).scalars().all()
+    for encumbrance in live:
+        registry.release_financed(encumbrance.id, actor=actor, reason=reason[:500],
+                                  consent=encumbrance.financing_ref)
     return len(live)
 
 
@@ -779,6 +817,8 @@ def _settle_statuses(loan: Loan, rows: list[Instalment], on: date, *, actor: Use
         loan.closed_at = clock.now()
         released = _release_collateral(loan, actor=actor,
                                        reason=f"loan {loan.id} repaid in full")
+        released += _release_indemnities(loan, actor=actor,
+                                         reason=f"loan {loan.id} repaid in full")
         audit.record("financing.loan_closed", actor=actor, org_id=loan.bank_org_id, obj=loan,
                      changes={"released_collateral": released})
         for org_id in (loan.sme_org_id, loan.bank_org_id):

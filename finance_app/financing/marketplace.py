@@ -9,20 +9,26 @@
   still be verified;
 * warehouse-receipt loans: receipts the SME deposited, issued or released, not expired, at
   their value less the goods' haircut;
-* policy financing: receivables insured by an export credit policy whose indemnity is
-  assigned to the bank (none until the SME holds such cover).
+* policy financing: open receivables insured by an export credit policy (a shipment
+  declared under a buyer's credit limit), at the insured part of what the buyer still
+  owes; a bank finances only those whose indemnity is assigned to it.
+
+A receivable whose indemnity is assigned to a bank can be financed by that bank only,
+whatever the product: the claim would be paid to that bank.
 
 An item already backing financing anywhere on the platform (the encumbrance registry) is
 not available, and the SME is told which item and why.
 
 **Eligible amount** at a product: the lowest of the advance rate times the collateral's
-value (converted to the request's currency at the day's rate), and the available amount
-of the SME's facility at that bank in that currency, if it has one. ``Eligibility.binding``
-says which of them binds.
+value (converted to the request's currency at the day's rate); for insured receivables,
+the commercial-risk coverage times what is left of the buyers' credit limits for them and
+times the policy's remaining maximum liability; and the available amount of the SME's
+facility at that bank in that currency, if it has one. ``Eligibility.binding`` says which
+of them binds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable, Sequence
@@ -59,6 +65,8 @@ MAX_BANKS = 5
 BINDING_ADVANCE = "advance"
 BINDING_FACILITY = "facility"
 BINDING_NONE = "no_collateral"
+BINDING_BUYER_LIMIT = "buyer_limit"
+BINDING_LIABILITY = "policy_liability"
 
 
 # --------------------------------------------------------------------------- collateral
@@ -73,6 +81,9 @@ class Item:
     value: Money | None
     problem: str | None = None
     detail: str | None = None      # the match verdict, the receipt's status, ...
+    reserved_for: int | None = None   # the bank its insurance indemnity is assigned to
+    cover: object | None = None       # insured receivables: insurance.queries.Cover
+    ref: str | None = None            # receivables: their order's number
 
     @property
     def available(self) -> bool:
@@ -177,7 +188,13 @@ def _receivable_facts(sme_org_id: int, ids: Sequence[int] | None, *, today: date
     pledged = _encumbered_ids(AssetKind.RECEIVABLE, [r.id for r, _, _, _ in rows])
     order_pledged = _encumbered_ids(AssetKind.ORDER, [r.order_id for r, _, _, _ in rows])
     paid = _paid_towards([(number, code) for _, _, number, code in rows])
-    return rows, pledged, order_pledged, paid
+    assigned = dict(db.session.execute(select(Encumbrance.asset_id, Encumbrance.holder_org_id)
+                                       .where(Encumbrance.asset_kind
+                                              == AssetKind.INSURED_RECEIVABLE,
+                                              Encumbrance.asset_id.in_([r.id for r, *_ in rows]),
+                                              Encumbrance.status == EncumbranceStatus.ACTIVE))
+                    .all()) if rows else {}
+    return rows, pledged, order_pledged, paid, assigned
 
 
 def _receivable_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date,
@@ -188,7 +205,7 @@ def _receivable_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date
         facts = _receivable_facts(sme_org_id, ids, today=today)
         if memo is not None:
             memo[key] = facts
-    rows, pledged, order_pledged, paid = facts
+    rows, pledged, order_pledged, paid, assigned = facts
     items = []
     for receivable, verdict, order_no, ebp_code in rows:
         label = gettext("Receivable of order %(number)s", number=order_no)
@@ -197,7 +214,8 @@ def _receivable_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date
         left = max(receivable.amount - settled, Decimal(0))
         value = round_exact(left, receivable.currency, ROUND_HALF_UP)
         item = Item(AssetKind.RECEIVABLE, receivable.id, label, value,
-                    detail=(verdict.value if verdict else None))
+                    detail=(verdict.value if verdict else None),
+                    reserved_for=assigned.get(receivable.id), ref=order_no)
         if receivable.status is not ReceivableStatus.OPEN or value.amount <= 0:
             item.problem = gettext("%(asset)s has been paid.", asset=label)
         elif receivable.due_date <= today:
@@ -208,6 +226,35 @@ def _receivable_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date
                                    "three-document matching.", asset=label)
         elif receivable.id in pledged or receivable.order_id in order_pledged:
             item.problem = _already(label)
+        items.append(item)
+    return items
+
+
+def _insured_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date,
+                   require_verified: bool = True, memo: dict | None = None) -> list[Item]:
+    """The SME's receivables as insured receivables: valued at the insured part of what
+    the buyer still owes, each with its cover (without ``ids``, only insured ones)."""
+    from finance_app.insurance.queries import cover_for_receivable
+    items = []
+    for base in _receivable_items(sme_org_id, ids, today=today,
+                                  require_verified=require_verified, memo=memo):
+        cover = cover_for_receivable(base.id)
+        if cover is None and ids is None:
+            continue
+        label = gettext("Insured receivable of order %(number)s", number=base.ref)
+        item = Item(AssetKind.INSURED_RECEIVABLE, base.id, label,
+                    cover.insured_outstanding if cover else base.value, detail=base.detail,
+                    reserved_for=base.reserved_for, cover=cover)
+        if cover is None:
+            item.problem = gettext("%(asset)s is not insured: declare its shipment under an "
+                                   "export credit policy first.", asset=base.label)
+        elif base.problem:
+            item.problem = base.problem
+        elif cover.overdue_reported or cover.claim_status is not None:
+            item.problem = gettext("%(asset)s: the buyer's payment is overdue and has been "
+                                   "reported to the insurer.", asset=label)
+        elif cover.insured_outstanding.amount <= 0:
+            item.problem = gettext("%(asset)s has been paid.", asset=label)
         items.append(item)
     return items
 
@@ -261,7 +308,27 @@ def collateral(sme_org_id: int, kind: ProductKind, ids: Sequence[int] | None = N
                                  require_verified=require_verified, memo=memo)
     if kind is ProductKind.WAREHOUSE_RECEIPT:
         return _receipt_items(sme_org_id, ids, today=today)
-    return []   # insured receivables: cover assigned to a bank under an export credit policy
+    return _insured_items(sme_org_id, ids, today=today, require_verified=require_verified,
+                          memo=memo)
+
+
+def bank_problem(item: Item, product: FinancingProduct) -> str | None:
+    """Why ``item``, free in itself, cannot back financing at ``product``'s bank: its
+    insurance indemnity is assigned to another bank, or (policy financing) not to this
+    one."""
+    bank = product.bank_org_id
+    if item.kind is AssetKind.INSURED_RECEIVABLE and item.reserved_for != bank:
+        if item.reserved_for is None:
+            name = db.session.get(Organisation, bank).name
+            return gettext("%(asset)s: its indemnity is not assigned to %(bank)s; assign it "
+                           "(the insurer acknowledges, the bank accepts) to finance it "
+                           "there.", asset=item.label, bank=name)
+        return gettext("%(asset)s: its indemnity is assigned to another bank; only that "
+                       "bank can finance it.", asset=item.label)
+    if item.kind is AssetKind.RECEIVABLE and item.reserved_for not in (None, bank):
+        return gettext("%(asset)s: its insurance indemnity is assigned to another bank; only "
+                       "that bank can finance it.", asset=item.label)
+    return None
 
 
 # --------------------------------------------------------------------------- eligibility
@@ -278,6 +345,7 @@ class Eligibility:
     binding: str
     reasons: list[str] = field(default_factory=list)   # why it is not eligible at all
     rate_notes: list[str] = field(default_factory=list)
+    cover_limit: Money | None = None    # insured receivables: what the cover allows
 
     @property
     def eligible(self) -> bool:
@@ -380,7 +448,10 @@ def eligibility(product: FinancingProduct, sme_org_id: int, items: Sequence[Item
                                rating=rating or gettext("not yet rated")))
     if product.require_insurance and product.kind is not ProductKind.POLICY:
         reasons.append(gettext("It needs receivables insured by an export credit policy."))
-    totals = _totals(items)
+    usable = [i for i in items if i.available and bank_problem(i, product) is None]
+    if items and not usable and any(i.available for i in items):
+        reasons.append(next(bank_problem(i, product) for i in items if i.available))
+    totals = _totals(usable)
     for value in totals.values():
         try:
             converted, note = convert(value, currency, rates)
@@ -393,6 +464,15 @@ def eligibility(product: FinancingProduct, sme_org_id: int, items: Sequence[Item
     with localcontext(prec=60):
         advance = round_exact(total.amount * product.max_advance_rate, currency, ROUND_DOWN)
     amount, binding, facility_left = advance, BINDING_ADVANCE, None
+    cover_limit = None
+    if product.kind is ProductKind.POLICY and usable:
+        try:
+            cover_limit, cover_binding = _cover_limit(usable, currency, rates, notes)
+        except RateMissing as exc:
+            reasons.append(exc.message)
+        else:
+            if cover_limit < amount:
+                amount, binding = cover_limit, cover_binding
     if facility is _NO_FACILITY:
         facility = catalogue.facility_for(product.bank_org_id, sme_org_id, currency)
     if facility is not None:
@@ -404,7 +484,44 @@ def eligibility(product: FinancingProduct, sme_org_id: int, items: Sequence[Item
         binding = BINDING_NONE
     return Eligibility(product=product, currency=currency, collateral_value=total,
                        advance_limit=advance, facility_available=facility_left,
-                       amount=amount, binding=binding, reasons=reasons, rate_notes=notes)
+                       amount=amount, binding=binding, reasons=reasons, rate_notes=notes,
+                       cover_limit=cover_limit)
+
+
+def _cover_limit(items: Sequence[Item], currency: str, rates: Rates, notes: list[str]
+                 ) -> tuple[Money, str]:
+    """What the insurance behind ``items`` allows, in ``currency``: for each policy, the
+    coverage times the lower of what is left of its buyers' limits for these receivables
+    (the limit less the buyer's other unpaid insured shipments) and of its remaining
+    maximum liability; and which of the two binds."""
+    policies: dict[int, list] = {}
+    for item in items:
+        policies.setdefault(item.cover.policy_id, []).append(item.cover)
+    total, binding = Money.from_minor(0, currency), BINDING_BUYER_LIMIT
+    for covers in policies.values():
+        first = covers[0]
+        limits: dict[int, list] = {}
+        for cover in covers:
+            limits.setdefault(cover.buyer_limit_id, []).append(cover)
+        room = Decimal(0)
+        for same in limits.values():
+            left = (same[0].limit_approved.amount - same[0].limit_used.amount
+                    + sum(c.limit_share.amount for c in same))
+            room += max(left, Decimal(0))
+        liability = first.remaining_max_liability.amount
+        with localcontext(prec=60):
+            by_limit = round_exact(room * first.coverage, first.limit_approved.currency,
+                                   ROUND_DOWN)
+            by_liability = round_exact(liability * first.coverage,
+                                       first.remaining_max_liability.currency, ROUND_DOWN)
+        cap = by_limit
+        if by_liability < by_limit:
+            cap, binding = by_liability, BINDING_LIABILITY
+        converted, note = convert(cap, currency, rates)
+        total += converted
+        if note and note not in notes:
+            notes.append(note)
+    return total, binding
 
 
 @dataclass
@@ -456,10 +573,21 @@ def offers_for_sme(actor: User, *, currency: str | None = None) -> list[ProductV
         result = eligibility(product, sme, items, chosen[product.id], rates=rates,
                              rating=rating, facility=facility,
                              facility_figures=figures.get(getattr(facility, "id", None)))
-        views.append(ProductView(product, names.get(product.bank_org_id, "?"), result, items))
+        views.append(ProductView(product, names.get(product.bank_org_id, "?"), result,
+                                 _as_seen_by(product, items)))
     views.sort(key=lambda v: (not v.eligibility.eligible, v.eligibility.currency,
                               -v.eligibility.amount.amount, v.product.id))
     return views
+
+
+def _as_seen_by(product: FinancingProduct, items: list[Item]) -> list[Item]:
+    """The items as ``product``'s bank may take them: those whose indemnity stands in the
+    way carry that as their problem (copies: the list is shared between products)."""
+    shown = []
+    for item in items:
+        problem = bank_problem(item, product) if item.available else None
+        shown.append(replace(item, problem=problem) if problem else item)
+    return shown
 
 
 # --------------------------------------------------------------------------- requests
@@ -603,6 +731,12 @@ def submit_request(data: RequestInput, *, actor: User) -> FinancingRequest:
                 n=product.max_tenor_days), field="tenor_days")
     strict = any(p.require_verified for p in products)
     items = check_items(actor.org_id, kind, ids, require_verified=strict)
+    for product in products:
+        for item in items:
+            problem = bank_problem(item, product)
+            if problem:
+                raise ValidationFailed(problem, field="collateral",
+                                       code="collateral_unavailable")
     request = FinancingRequest(sme_org_id=actor.org_id, kind=kind, amount=amount.to_minor(),
                                currency=amount.currency, tenor_days=tenor, purpose=purpose,
                                status=RequestStatus.SUBMITTED, created_at=clock.now(),
@@ -701,6 +835,10 @@ def binding_label(binding: str) -> str:
         return gettext("the facility's available amount binds")
     if binding == BINDING_NONE:
         return gettext("no collateral of this kind is available")
+    if binding == BINDING_BUYER_LIMIT:
+        return gettext("the buyer's remaining credit limit times the coverage binds")
+    if binding == BINDING_LIABILITY:
+        return gettext("the policy's remaining maximum liability times the coverage binds")
     return binding
 
 

@@ -206,7 +206,8 @@ def _unavailable_items(request: FinancingRequest, product: FinancingProduct) -> 
     items = marketplace.collateral(request.sme_org_id, request.kind,
                                    [c.asset_id for c in request.collateral],
                                    require_verified=product.require_verified)
-    return [i.problem for i in items if i.problem]
+    return [i.problem or marketplace.bank_problem(i, product) for i in items
+            if i.problem or marketplace.bank_problem(i, product)]
 
 
 def prepare_offer(target_id: int, terms: OfferTerms, *, actor: User) -> Decision:
@@ -359,6 +360,7 @@ class EvidenceItem:
     pledge: str | None = None           # who holds it now: "you", "another bank", None
     receipt: object | None = None
     insured: bool = False
+    cover: object | None = None         # insurance.queries.Cover, when assigned to this bank
 
 
 @dataclass
@@ -397,7 +399,7 @@ def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
     verdicts = {}
     order_ids = []
     receivables = {}
-    if request.kind.value == "receivable":
+    if request.kind.value in ("receivable", "policy"):
         receivables = {r.id: r for r in db.session.execute(select(Receivable).where(
             Receivable.id.in_([c.asset_id for c in request.collateral]))).scalars()}
         order_ids = [r.order_id for r in receivables.values()]
@@ -411,19 +413,30 @@ def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
     for c in request.collateral:
         item = items.get(c.asset_id) or marketplace.Item(c.asset_kind, c.asset_id, c.label,
                                                          c.value, problem="?")
+        if not item.problem:
+            item.problem = marketplace.bank_problem(item, product)
         row = EvidenceItem(collateral=c, item=item)
         order_id = receivables[c.asset_id].order_id if c.asset_id in receivables \
             else c.asset_id if request.kind.value == "order" else None
         verdict = verdicts.get(order_id) if order_id else None
         if verdict is not None:
             row.verdict, row.verdict_reasons = verdict.status.value, verdict_reasons(verdict)
-        encumbrance = registry.active_for(c.asset_kind, c.asset_id)
+        financed_as = AssetKind.RECEIVABLE if c.asset_kind is AssetKind.INSURED_RECEIVABLE \
+            else c.asset_kind
+        encumbrance = registry.active_for(financed_as, c.asset_id)
         if encumbrance is not None:
             row.pledge = "you" if encumbrance.holder_org_id == actor.org_id else "another bank"
         if c.asset_kind is AssetKind.WAREHOUSE_RECEIPT:
             from finance_app.warehouse.models import WarehouseReceipt
             row.receipt = db.session.get(WarehouseReceipt, c.asset_id)
             row.insured = bool(row.receipt and row.receipt.insured)
+        elif c.asset_kind in (AssetKind.RECEIVABLE, AssetKind.INSURED_RECEIVABLE):
+            from finance_app.insurance.queries import cover_for_receivable
+            cover = item.cover if item.cover is not None else cover_for_receivable(c.asset_id)
+            if cover is not None:
+                row.insured = True
+                if cover.assigned_bank_org_id == actor.org_id:
+                    row.cover = cover
         evidence.append(row)
     return EvidencePack(target=target, request=request, sme=sme,
                         rating=marketplace.current_rating(sme.id), items=evidence,

@@ -309,6 +309,25 @@ def record_sent_transfer(kind: ObligationKind, *, payee_org_id: int, amount: Mon
     return record
 
 
+def withdraw_obligation(record_id: int, *, actor: User | None, reason: str
+                        ) -> SettlementRecord:
+    """The domain that raised the obligation ended it (a declaration cancelled, so its
+    premium is not owed): the record is cancelled without the payee's action, and a card
+    payment under way is cancelled at Stripe through the outbox. A paid record cannot be."""
+    record = get_record(record_id, lock=True)
+    if record.status is SettlementStatus.CANCELLED:
+        return record
+    if record.status is SettlementStatus.PAID:
+        raise Conflict(gettext("This payment has been made; it cannot be withdrawn."),
+                       code="already_paid")
+    _transition(record, SettlementAction.CANCEL, actor=actor, note=(reason or "")[:500])
+    if record.payment_intent_id:
+        outbox.enqueue(CANCEL_INTENT, {"record_id": record.id,
+                                       "payment_intent_id": record.payment_intent_id},
+                       dedupe_key=f"stripe.cancel:{record.payment_intent_id}")
+    return record
+
+
 def cancel(record_id: int, *, actor: User, reason: str) -> SettlementRecord:
     """Cancel an unpaid obligation (the payee, or the platform operator); a card payment
     under way is cancelled at Stripe through the outbox."""

@@ -20,7 +20,7 @@ MERCADO, LOJA, AMAZON_MX, TMALL = "MLBR000001", "LOJAPT0001", "AMZMX00001", "TMA
 ID_ZHANG, ID_LI = "11010519491231002X", "440524188001010014"  # a valid and an invalid ID
 
 
-def _trade(n: int, ebc: str, ebp: str, order_no: str, *, currency: str, lines, freight="0",
+def documents(n: int, ebc: str, ebp: str, order_no: str, *, currency: str, lines, freight="0",
            trade_mode="9610", buyer: str, country: str, paid: str | None, payer=None,
            days_ago: int, inventory=True, waybill=True, terms: int | None = None,
            direction=Direction.EXPORT, buyer_id: str | None = None, consignee=None,
@@ -64,31 +64,31 @@ def _trade(n: int, ebc: str, ebp: str, order_no: str, *, currency: str, lines, f
 def demo_documents() -> list[Doc]:
     docs: list[Doc] = []
     # Zhuhai Coastline (SME 1)
-    docs += _trade(1, SME1, MERCADO, "MLB-2026-0001", currency="USD", buyer="João Pereira",
+    docs += documents(1, SME1, MERCADO, "MLB-2026-0001", currency="USD", buyer="João Pereira",
                    country="BR", lines=[("LED desk lamp", "40", "12.50")], freight="35.00",
                    paid="535.00", days_ago=40)
-    docs += _trade(2, SME1, LOJA, "LPT-2026-0107", currency="EUR", buyer="Ana Costa",
+    docs += documents(2, SME1, LOJA, "LPT-2026-0107", currency="EUR", buyer="Ana Costa",
                    country="PT", lines=[("Bluetooth speaker", "10", "22.00")], freight="18.00",
                    paid="230.00", days_ago=25)  # paid 230, order is 238: mismatch
-    docs += _trade(3, SME1, AMAZON_MX, "B2B-MX-0042", currency="USD", trade_mode="9710",
+    docs += documents(3, SME1, AMAZON_MX, "B2B-MX-0042", currency="USD", trade_mode="9710",
                    buyer="Distribuidora Azteca S.A. de C.V.", country="MX",
                    lines=[("Solar garden light", "2000", "3.80")], paid=None, terms=60,
                    days_ago=20)  # verified B2B export on terms: a receivable
-    docs += _trade(4, SME1, LOJA, "OW-PT-0009", currency="EUR", trade_mode="9810",
+    docs += documents(4, SME1, LOJA, "OW-PT-0009", currency="EUR", trade_mode="9810",
                    buyer="Lisboa Casa Lda", country="PT", lines=[("Ceramic vase", "300", "9.00")],
                    paid=None, terms=90, days_ago=6, waybill=False)  # waybill not filed yet
     # Dongguan Humen Trend (SME 2)
-    docs += _trade(5, SME2, AMAZON_MX, "AMX-2026-5531", currency="USD", buyer="Lucía Hernández",
+    docs += documents(5, SME2, AMAZON_MX, "AMX-2026-5531", currency="USD", buyer="Lucía Hernández",
                    country="MX", lines=[("Denim jacket", "3", "29.90")], freight="12.00",
                    paid="101.70", days_ago=33)
-    docs += _trade(6, SME2, MERCADO, "MLB-2026-0877", currency="USD", buyer="Carlos Souza",
+    docs += documents(6, SME2, MERCADO, "MLB-2026-0877", currency="USD", buyer="Carlos Souza",
                    country="BR", lines=[("Silk scarf", "5", "15.00")], freight="9.00",
                    paid="84.00", days_ago=12, inventory=True)
     docs[-4].lines[0]["total_price"] = D("70.00")  # a line total that is not price x qty
-    docs += _trade(7, SME2, TMALL, "TM-1210-7781", currency="CNY", trade_mode="1210",
+    docs += documents(7, SME2, TMALL, "TM-1210-7781", currency="CNY", trade_mode="1210",
                    direction=Direction.IMPORT, buyer="张伟", buyer_id=ID_ZHANG, country="CN",
                    lines=[("Infant formula 800g", "6", "268.00")], paid="1608.00", days_ago=15)
-    docs += _trade(8, SME2, TMALL, "TM-1210-7790", currency="CNY", trade_mode="1210",
+    docs += documents(8, SME2, TMALL, "TM-1210-7790", currency="CNY", trade_mode="1210",
                    direction=Direction.IMPORT, buyer="张伟", buyer_id=ID_ZHANG, country="CN",
                    lines=[("Vitamin tablets", "4", "99.00")], paid="396.00", payer="李娜",
                    days_ago=9, waybill_consignee="王芳")  # payer and consignee are not the buyer

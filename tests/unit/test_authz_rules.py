@@ -60,6 +60,14 @@ POLICY_EXPECTATIONS = {
     "financing": lambda k, r, s: k in {K.SME, K.BANK, K.PLATFORM_OPERATOR} and s is APPROVED,
     "financing_sme": lambda k, r, s: k is K.SME and s is APPROVED,
     "financing_bank": lambda k, r, s: k is K.BANK and s is APPROVED,
+    "insurance": lambda k, r, s: (k in {K.INSURER, K.SME, K.BANK, K.PLATFORM_OPERATOR}
+                                  and s is APPROVED),
+    "insurance_staff": lambda k, r, s: (k is K.INSURER and r in {R.OFFICER, R.APPROVER}
+                                        and s is APPROVED),
+    "insurance_insured": lambda k, r, s: (k is K.SME and r in {R.OFFICER, R.APPROVER}
+                                          and s is APPROVED),
+    "insurance_party": lambda k, r, s: (k in {K.INSURER, K.SME, K.BANK}
+                                        and r in {R.OFFICER, R.APPROVER} and s is APPROVED),
 }
 
 
@@ -180,6 +188,16 @@ RULE_EXPECTATIONS = {
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
     "financing.cancel_loan": None,     # the bank's approvers or the SME: tests/financing
     "financing.repay": lambda k, r, s, mine: mine and k is K.SME,
+    # insurance: "mine" is the insurer's or the insured's record (banks: tests/insurance)
+    "insurance.issue": lambda k, r, s, mine: k is K.INSURER and r in (R.OFFICER, R.APPROVER),
+    "insurance.manage": lambda k, r, s, mine: (
+        mine and k is K.INSURER and r in (R.OFFICER, R.APPROVER)),
+    "insurance.read": None,               # banks need the assignments: tests/insurance
+    "insurance.act_for_insured": lambda k, r, s, mine: (
+        mine and k is K.SME and r in (R.OFFICER, R.APPROVER)),
+    "insurance.claim": None,              # banks need the assignments: tests/insurance
+    "insurance.accept_assignment": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
 }
 
 
@@ -218,6 +236,16 @@ def rule_target(action: str, org_id: int):
         return Encumbrance(id=39, holder_org_id=org_id)
     if action.startswith("financing."):
         return _financing_target(action, org_id)
+    if action == "insurance.manage":
+        from finance_app.insurance.models import Policy
+        return Policy(id=40, insurer_org_id=org_id, insured_org_id=99)
+    if action == "insurance.act_for_insured":
+        from finance_app.insurance.models import Policy
+        return Policy(id=41, insurer_org_id=99, insured_org_id=org_id)
+    if action == "insurance.accept_assignment":
+        from finance_app.insurance.models import IndemnityAssignment
+        return IndemnityAssignment(id=42, insurer_org_id=99, insured_org_id=98,
+                                   bank_org_id=org_id)
     if action in ("settlement.confirm", "settlement.cancel"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)

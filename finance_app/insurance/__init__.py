@@ -1,0 +1,1 @@
+"""Export credit insurance: policies, buyer limits, declarations, claims, assignments."""
