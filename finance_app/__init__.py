@@ -77,6 +77,9 @@ def register_extensions(app: Flask) -> None:
     from finance_app.financing import loans as _financing_loans  # noqa: F401
     from finance_app.insurance import models as _insurance_models  # noqa: F401
     from finance_app.insurance import services as _insurance_services  # noqa: F401
+    # oversight last: its daily duties (rules, then ratings) run after the others'
+    from finance_app.oversight import rules as _oversight_rules  # noqa: F401
+    from finance_app.oversight import ratings as _oversight_ratings  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -113,6 +116,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
     from finance_app.financing.views import bp as financing_bp
     from finance_app.insurance.views import bp as insurance_bp
+    from finance_app.oversight.views import bp as oversight_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -126,6 +130,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
     app.register_blueprint(insurance_bp)
+    app.register_blueprint(oversight_bp)
     register_api(app)
 
 

@@ -315,6 +315,29 @@ def _can_read_product(user: Any, product: Any) -> bool:
             or _is_operator(user))
 
 
+def _can_read_rating(user: Any, org: Any) -> bool:
+    """An SME's rating: the SME itself, the platform, a bank it asked for financing and an
+    insurer that insures it."""
+    if _is_operator(user) or user.org_id == org.id:
+        return True
+    from sqlalchemy import exists, select
+
+    from finance_app.extensions import db
+    kind = user.organisation.kind
+    if kind is OrgKind.BANK:
+        from finance_app.financing.models import FinancingRequest, RequestTarget
+        related = exists().where(RequestTarget.bank_org_id == user.org_id,
+                                 RequestTarget.request_id == FinancingRequest.id,
+                                 FinancingRequest.sme_org_id == org.id)
+    elif kind is OrgKind.INSURER:
+        from finance_app.insurance.models import Policy
+        related = exists().where(Policy.insurer_org_id == user.org_id,
+                                 Policy.insured_org_id == org.id)
+    else:
+        return False
+    return db.session.execute(select(related)).scalar_one()
+
+
 RULES: dict[str, Callable[[Any, Any], bool]] = {
     "accounts.read_profile": _can_read_profile,
     "accounts.edit_filing": lambda u, org: _is_admin_of(u, org.id),
@@ -405,6 +428,18 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "collateral.release": lambda u, enc: (
         u.organisation.kind is OrgKind.BANK and enc.holder_org_id == u.org_id
         and u.has_role(Role.APPROVER)),
+    # oversight: an alert is seen by the platform, the organisation it is about and the
+    # other party named (the lending bank); the platform's staff and that party handle it
+    "oversight.read_alert": lambda u, alert: (
+        _is_operator(u) or u.org_id in (alert.subject_org_id, alert.party_org_id)),
+    "oversight.handle_alert": lambda u, alert: (
+        u.has_role(Role.OFFICER, Role.APPROVER, Role.ADMIN)
+        and (_is_operator(u) or (alert.party_org_id is not None
+                                 and alert.party_org_id == u.org_id))),
+    "oversight.configure": lambda u, _=None: (
+        _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN)),
+    "oversight.read_rating": _can_read_rating,
+    "audit.read": lambda u, event: _is_operator(u) or event.org_id == u.org_id,
 }
 
 

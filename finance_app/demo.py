@@ -5,6 +5,8 @@ demo password) and nothing is duplicated.  Later capabilities add their records 
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from dataclasses import dataclass
 
 import pyotp
@@ -102,12 +104,16 @@ def seed(*, password: str) -> list[str]:
         extra = f"  second factor secret {user.totp_secret}" if user.totp_secret else ""
         lines.append(f"  {email:<26} {spec.kind.value:<20} {spec.name_en}{extra}")
     db.session.flush()
+    # the demo organisations joined the platform 18 months ago, before their trade began
+    joined = clock.now() - timedelta(days=540)
     for org in db.session.execute(select(Organisation).where(
             Organisation.contact_email.like("%@demo.test"),
             Organisation.filing_status == FilingStatus.PENDING)).scalars():
         org.apply(FilingAction.APPROVE, actor=operator_user)
         audit.record("organisation.filing_approve", actor=operator_user, obj=org,
                      changes={"filing_status": ["pending", "approved"], "source": "demo"})
+        org.created_at = org.filed_at = joined
+        org.decided_at = joined + timedelta(days=2)
     from finance_app.trade.demo import seed_trades
     lines.append(seed_trades())
     from finance_app.settlement.demo import seed_settlement
@@ -118,6 +124,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_financing(operator_user, password_hash=hashed))
     from finance_app.insurance.demo import seed_insurance
     lines.append(seed_insurance(operator_user))
+    from finance_app.oversight.demo import seed_oversight
+    lines.append(seed_oversight(operator_user))
     db.session.commit()
     from finance_app import outbox
     outbox.run_due(limit=1000)   # the notices the demo's changes queued

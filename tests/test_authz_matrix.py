@@ -138,7 +138,7 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "admin.filings": OPERATOR,
     "admin.filing_detail": OPERATOR,
     "admin.filing_decide": OPERATOR_DECIDER,
-    "audit.events": OPERATOR,
+    "audit.events": MEMBER,
     "audit.verify": OPERATOR,
     # trade evidence
     "trade.orders": TRADE_ORDERS,
@@ -242,7 +242,7 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "accounts_api.UserDeactivate": ORG_ADMIN,
     "accounts_api.Filings": OPERATOR,
     "accounts_api.FilingDecision": OPERATOR_DECIDER,
-    "audit_api.Events": OPERATOR,
+    "audit_api.Events": MEMBER,
     "audit_api.Verify": OPERATOR,
     "trade_api.Orders": TRADE_ORDERS,
     "trade_api.OrderDetail": TRADE_ORDERS,
@@ -326,6 +326,25 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "insurance_api.AssignedCover": INSURANCE,
     "insurance_api.Claims": INSURANCE,
     "insurance_api.ClaimDetail": INSURANCE,
+    # oversight: alerts for every member (the object rules scope them), thresholds for the
+    # platform (its approvers change them), ratings for members (the rule decides whose)
+    "oversight.alerts": MEMBER,
+    "oversight.alert_detail": MEMBER,
+    "oversight.acknowledge": MEMBER,
+    "oversight.resolve": MEMBER,
+    "oversight.thresholds": OPERATOR,
+    "oversight.save_thresholds": OPERATOR_DECIDER,
+    "oversight.my_rating": MEMBER,
+    "oversight.ratings_list": OPERATOR,
+    "oversight.rating_detail": MEMBER,
+    "oversight.recompute": OPERATOR_DECIDER,
+    "oversight_api.Alerts": MEMBER,
+    "oversight_api.AlertDetail": MEMBER,
+    "oversight_api.AlertAcknowledge": MEMBER,
+    "oversight_api.AlertResolve": MEMBER,
+    "oversight_api.Thresholds": {"GET": OPERATOR, "POST": OPERATOR_DECIDER},
+    "oversight_api.Rating": MEMBER,
+    "oversight_api.RatingHistory": MEMBER,
     "insurance_api.ClaimDecision": INSURANCE_PARTY,
     "insurance_api.ClaimRecoveries": INSURANCE_PARTY,
     "insurance_api.Assignments": INSURANCE,
@@ -525,7 +544,7 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
            "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1,
            "product_id": 1, "request_id": 1, "decision_id": 1, "target_id": 1, "loan_id": 1,
            "policy_id": 1, "limit_id": 1, "declaration_id": 1, "claim_id": 1,
-           "assignment_id": 1}
+           "assignment_id": 1, "alert_id": 1}
     return user, ids, raw
 
 

@@ -1,9 +1,10 @@
-"""The audit trail over the API (platform operator)."""
+"""The audit trail over the API: the platform operator reads and verifies the whole trail;
+every other organisation reads the events about itself."""
 from __future__ import annotations
 
 from flask.views import MethodView
 from flask_login import current_user
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from finance_app import authz
 from finance_app.api.schemas import (
@@ -29,10 +30,21 @@ class AuditEventSchema(Schema):
 
 
 class AuditQuerySchema(Schema):
-    action = Text(validate=validate.Length(max=80))
+    action = Text(validate=validate.Length(max=80), metadata={
+        "description": "An action, or a prefix ending in a dot (\"financing.\")"})
     object_type = Text(validate=validate.Length(max=60))
-    org_id = fields.Integer(validate=validate.Range(min=1, max=DB_INT_MAX))
+    object_id = Text(validate=validate.Length(max=64))
+    org_id = fields.Integer(validate=validate.Range(min=1, max=DB_INT_MAX), metadata={
+        "description": "The platform operator only; others always see their own"})
+    actor_user_id = fields.Integer(validate=validate.Range(min=1, max=DB_INT_MAX))
+    since = fields.Date()
+    until = fields.Date()
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("The first date is after the last.", field_name="since")
 
 
 class ChainReportSchema(Schema):
@@ -47,11 +59,15 @@ class Events(MethodView):
     @blp.arguments(AuditQuerySchema, location="query")
     @blp.response(200, AuditEventSchema(many=True))
     @documents_errors(blp, 422)
-    @authz.allow(authz.OPERATOR)
+    @authz.allow(authz.MEMBER)
     def get(self, args):
-        """Newest audit events first."""
-        query = services.events_query(org_id=args.get("org_id"), action=args.get("action"),
-                                      object_type=args.get("object_type"))
+        """Newest audit events first: every event for the platform operator, the events
+        about your organisation for everyone else."""
+        query = services.events_query(
+            viewer=current_user, org_id=args.get("org_id"), action=args.get("action"),
+            object_type=args.get("object_type"), object_id=args.get("object_id"),
+            actor_user_id=args.get("actor_user_id"), since=args.get("since"),
+            until=args.get("until"))
         return db.session.execute(query.limit(args["limit"])).scalars().all()
 
 

@@ -176,14 +176,33 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
 
 
 def events_query(*, org_id: int | None = None, action: str | None = None,
-                 object_type: str | None = None):
+                 object_type: str | None = None, object_id: str | None = None,
+                 actor_user_id: int | None = None, since=None, until=None, viewer=None):
+    """Audit events, newest first. ``viewer``: an organisation other than the platform
+    operator sees only the events about itself (those filed under its id). ``action``
+    ending in a dot is a prefix ("financing." is every financing event); ``since`` and
+    ``until`` are dates, both included."""
+    from datetime import datetime, time
     query = select(AuditEvent).order_by(AuditEvent.id.desc())
+    if viewer is not None:
+        from finance_app.accounts.states import OrgKind
+        if viewer.organisation.kind is not OrgKind.PLATFORM_OPERATOR:
+            org_id = viewer.org_id
     if org_id is not None:
         query = query.where(AuditEvent.org_id == org_id)
     if action:
-        query = query.where(AuditEvent.action == action)
+        query = query.where(AuditEvent.action.startswith(action) if action.endswith(".")
+                            else AuditEvent.action == action)
     if object_type:
         query = query.where(AuditEvent.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEvent.object_id == str(object_id))
+    if actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == actor_user_id)
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= datetime.combine(since, time.min))
+    if until is not None:
+        query = query.where(AuditEvent.created_at <= datetime.combine(until, time.max))
     return query
 
 

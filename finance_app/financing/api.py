@@ -36,6 +36,7 @@ from finance_app.financing.states import (
     RejectionReason, RepaymentMethod, RepaymentStatus, RepaymentType, RequestStatus,
 )
 from finance_app.money import Money
+from finance_app.oversight.api import RatingFactorSchema, factors_of
 from finance_app.oversight.states import AlertStatus, Severity
 
 blp = ApiBlueprint("financing_api", __name__, url_prefix="/api/v1/financing",
@@ -553,6 +554,9 @@ class EvidencePackSchema(Schema):
     request = fields.Nested(FinancingRequestSchema, required=True)
     sme = fields.Nested(SmeSchema, required=True)
     rating = fields.String(allow_none=True)
+    rating_score = fields.Integer(allow_none=True)
+    rating_factors = fields.List(fields.Nested(RatingFactorSchema), required=True, metadata={
+        "description": "What made the rating: each factor's value and points"})
     items = fields.List(fields.Nested(EvidenceItemSchema), required=True)
     history = fields.Nested(SmeHistorySchema, required=True)
     alerts = fields.List(fields.Nested(RiskAlertSchema), required=True)
@@ -588,7 +592,10 @@ def _evidence(pack: review.EvidencePack, user) -> dict:
         "sme": {"id": sme.id, "name": sme.name, "name_en": sme.name_en,
                 "credit_code": sme.credit_code, "customs_code": sme.customs_code,
                 "country": sme.country, "address": sme.address},
-        "rating": pack.rating, "items": items, "history": vars(pack.history),
+        "rating": pack.rating,
+        "rating_score": pack.rating_record.score if pack.rating_record else None,
+        "rating_factors": factors_of(pack.rating_record) if pack.rating_record else [],
+        "items": items, "history": vars(pack.history),
         "alerts": [{"id": a.id, "rule": a.rule, "severity": a.severity, "status": a.status,
                     "message": a.message, "raised_at": a.raised_at} for a in alerts],
         "eligibility": _eligibility(pack.eligibility),

@@ -563,6 +563,7 @@ def bring_up_to_date(loan: Loan, on: date, *, actor: User | None = None) -> list
                 notify(org_id, "financing.loan_defaulted",
                        dedupe_key=f"loan:{loan.id}:defaulted:{org_id}",
                        link=f"/financing/loans/{loan.id}", loan=loan.id, days=late)
+            _rerate(loan.sme_org_id, "default")
     return done
 
 
@@ -720,7 +721,13 @@ def apply_repayment(repayment: Repayment, *, actor: User | None) -> Repayment:
         notify(org_id, "financing.repayment_applied",
                dedupe_key=f"repayment:{repayment.id}:applied:{org_id}",
                link=f"/financing/loans/{loan.id}", loan=loan.id, amount=str(applied))
+    _rerate(loan.sme_org_id, "repayment")
     return repayment
+
+
+def _rerate(sme_org_id: int, trigger: str) -> None:
+    from finance_app.oversight import ratings
+    ratings.rate(sme_org_id, trigger=trigger)
 
 
 def _allocate(loan: Loan, repayment: Repayment, amount: Money, on: date, *,

@@ -406,8 +406,10 @@ def _totals(items: Iterable[Item]) -> dict[str, Money]:
 
 
 def current_rating(sme_org_id: int) -> str | None:
-    """The SME's latest credit rating, if it has one."""
-    return None
+    """The SME's current credit grade, if it has been rated."""
+    from finance_app.oversight import ratings
+    rating = ratings.current(sme_org_id)
+    return rating.grade if rating is not None else None
 
 
 def rating_allows(rating: str | None, minimum: str | None) -> bool:

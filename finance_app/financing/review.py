@@ -385,6 +385,7 @@ class EvidencePack:
     alerts: list
     eligibility: marketplace.Eligibility
     decisions: list[Decision]
+    rating_record: object | None = None    # oversight.models.CreditRating, with its factors
 
 
 def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
@@ -438,8 +439,11 @@ def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
                 if cover.assigned_bank_org_id == actor.org_id:
                     row.cover = cover
         evidence.append(row)
+    from finance_app.oversight import ratings
+    rating = ratings.current(sme.id)
     return EvidencePack(target=target, request=request, sme=sme,
-                        rating=marketplace.current_rating(sme.id), items=evidence,
+                        rating=rating.grade if rating else None, rating_record=rating,
+                        items=evidence,
                         history=history(sme), alerts=open_alerts(sme.id),
                         eligibility=current_eligible(target, request, found),
                         decisions=decisions_for_target(target))

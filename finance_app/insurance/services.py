@@ -830,6 +830,7 @@ def file_claim(declaration_id: int, *, actor: User, cause: ClaimCause | str, los
     notify(policy.insurer_org_id, "insurance.claim_filed", dedupe_key=f"claim:{claim.id}:filed",
            link=f"/insurance/claims/{claim.id}", claimant=actor.organisation.name,
            order=_order_no(declaration), amount=str(loss))
+    _rerate(claim.insured_org_id)
     return claim
 
 
@@ -943,6 +944,12 @@ def _indemnity_paid(record, actor: User | None) -> None:
                                .with_for_update()).scalar_one_or_none()
     if claim is not None and claim.status is ClaimStatus.APPROVED:
         claim.apply(ClaimAction.PAY, actor=actor, note=record.bank_reference)
+        _rerate(claim.insured_org_id)
+
+
+def _rerate(insured_org_id: int) -> None:
+    from finance_app.oversight import ratings
+    ratings.rate(insured_org_id, trigger="claim")
 
 
 def record_recovery(claim_id: int, *, actor: User, amount: Any,

@@ -198,6 +198,14 @@ RULE_EXPECTATIONS = {
     "insurance.claim": None,              # banks need the assignments: tests/insurance
     "insurance.accept_assignment": lambda k, r, s, mine: (
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    # oversight: "mine" is an alert naming the actor's organisation as its other party (the
+    # lending bank), the platform's thresholds, an SME's own rating, an audit event
+    "oversight.read_alert": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "oversight.handle_alert": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "oversight.configure": lambda k, r, s, mine: (
+        k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
+    "oversight.read_rating": None,     # banks and insurers need their requests: tests/oversight
+    "audit.read": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
 }
 
 
@@ -246,6 +254,14 @@ def rule_target(action: str, org_id: int):
         from finance_app.insurance.models import IndemnityAssignment
         return IndemnityAssignment(id=42, insurer_org_id=99, insured_org_id=98,
                                    bank_org_id=org_id)
+    if action in ("oversight.read_alert", "oversight.handle_alert"):
+        from finance_app.oversight.models import RiskAlert
+        return RiskAlert(id=43, subject_org_id=99, party_org_id=org_id)
+    if action == "oversight.configure":
+        return org(org_id, K.PLATFORM_OPERATOR)
+    if action == "audit.read":
+        from finance_app.audit.models import AuditEvent
+        return AuditEvent(id=44, org_id=org_id)
     if action in ("settlement.confirm", "settlement.cancel"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)
