@@ -30,9 +30,11 @@ def raise_alert(rule: str, *, severity: Severity, subject_org_id: int, message: 
                   evidence=json.dumps(evidence or {}, sort_keys=True, default=str),
                   status=AlertStatus.OPEN, dedupe_key=dedupe_key[:200], raised_at=clock.now())
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = db.session.execute(insert(RiskAlert).values(**values)
-                                .on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    if not result.rowcount:
+    # RETURNING says whether a row went in (an ORM insert's rowcount does not, on PostgreSQL)
+    inserted = db.session.execute(insert(RiskAlert).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                  .returning(RiskAlert.id)).first()
+    if inserted is None:
         return False
     audit.record("oversight.alert_raised", org_id=subject_org_id, object_type="RiskAlert",
                  object_id=dedupe_key[:60], changes={"rule": rule, "severity": severity,
