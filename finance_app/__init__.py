@@ -77,6 +77,8 @@ def register_extensions(app: Flask) -> None:
     from finance_app.financing import loans as _financing_loans  # noqa: F401
     from finance_app.insurance import models as _insurance_models  # noqa: F401
     from finance_app.insurance import services as _insurance_services  # noqa: F401
+    from finance_app.compensation import models as _compensation_models  # noqa: F401
+    from finance_app.compensation import services as _compensation_services  # noqa: F401
 
 
 def _configure_engine(engine: Engine) -> None:
@@ -113,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
     from finance_app.financing.views import bp as financing_bp
     from finance_app.insurance.views import bp as insurance_bp
+    from finance_app.compensation.views import bp as compensation_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -126,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
     app.register_blueprint(insurance_bp)
+    app.register_blueprint(compensation_bp)
     register_api(app)
 
 
