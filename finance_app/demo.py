@@ -118,6 +118,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_financing(operator_user, password_hash=hashed))
     from finance_app.insurance.demo import seed_insurance
     lines.append(seed_insurance(operator_user))
+    from finance_app.compensation.demo import seed_compensation
+    lines.append(seed_compensation(operator_user))
     db.session.commit()
     from finance_app import outbox
     outbox.run_due(limit=1000)   # the notices the demo's changes queued

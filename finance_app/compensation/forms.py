@@ -9,7 +9,7 @@ from wtforms import SelectMultipleField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from finance_app.compensation.states import ClaimStatus, FundStatus
-from finance_app.financing.states import ProductKind
+from finance_app.financing.forms import KIND_LABELS as PRODUCT_KINDS
 from finance_app.ledger.forms import CURRENCY, _upper
 
 FUND_STATUS = {FundStatus.ACTIVE: _l("Active"), FundStatus.PAUSED: _l("Paused"),
@@ -17,10 +17,7 @@ FUND_STATUS = {FundStatus.ACTIVE: _l("Active"), FundStatus.PAUSED: _l("Paused"),
 CLAIM_STATUS = {ClaimStatus.SUBMITTED: _l("Submitted"), ClaimStatus.APPROVED: _l("Approved"),
                 ClaimStatus.PAID: _l("Paid"), ClaimStatus.REJECTED: _l("Rejected"),
                 ClaimStatus.WITHDRAWN: _l("Withdrawn")}
-PRODUCT_KINDS = {ProductKind.ORDER: _l("Order financing"),
-                 ProductKind.RECEIVABLE: _l("Receivables financing"),
-                 ProductKind.WAREHOUSE_RECEIPT: _l("Warehouse-receipt loans"),
-                 ProductKind.POLICY: _l("Policy financing")}
+
 
 
 def _decimal(label, **kwargs):
