@@ -20,6 +20,7 @@ from finance_app.compensation.models import FundTopUp
 from finance_app.compensation.states import ClaimStatus, FundStatus
 from finance_app.errors import DomainError, ValidationFailed
 from finance_app.extensions import db
+from finance_app.settlement.forms import STATUS_LABELS as PAYMENT_STATUS
 from finance_app.settlement.models import SettlementRecord
 
 bp = Blueprint("compensation", __name__, url_prefix="/compensation")
@@ -34,7 +35,7 @@ def _pct(value: Decimal | None) -> str:
 @bp.context_processor
 def _helpers():
     return {"pct": _pct, "fund_status": forms.FUND_STATUS, "claim_status": forms.CLAIM_STATUS,
-            "product_kinds": forms.PRODUCT_KINDS}
+            "product_kinds": forms.PRODUCT_KINDS, "payment_status": PAYMENT_STATUS}
 
 
 def _commit(message: str, endpoint: str, **values):
