@@ -77,6 +77,8 @@ def register_extensions(app: Flask) -> None:
     from finance_app.financing import loans as _financing_loans  # noqa: F401
     from finance_app.insurance import models as _insurance_models  # noqa: F401
     from finance_app.insurance import services as _insurance_services  # noqa: F401
+    from finance_app.compensation import models as _compensation_models  # noqa: F401
+    from finance_app.compensation import services as _compensation_services  # noqa: F401
     # oversight last: its daily duties (rules, then ratings) run after the others'
     from finance_app.oversight import rules as _oversight_rules  # noqa: F401
     from finance_app.oversight import ratings as _oversight_ratings  # noqa: F401
@@ -116,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
     from finance_app.financing.views import bp as financing_bp
     from finance_app.insurance.views import bp as insurance_bp
+    from finance_app.compensation.views import bp as compensation_bp
     from finance_app.oversight.views import bp as oversight_bp
 
     app.register_blueprint(main_bp)
@@ -130,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
     app.register_blueprint(insurance_bp)
+    app.register_blueprint(compensation_bp)
     app.register_blueprint(oversight_bp)
     register_api(app)
 

@@ -114,10 +114,18 @@ INSURANCE_PARTY = _p("insurance_party", kinds={K.INSURER, K.SME, K.BANK},
                      roles={R.OFFICER, R.APPROVER},
                      description="officers and approvers of insurers, SMEs and banks")
 
+# The risk compensation fund: the platform operator runs funds (its approvers and admins
+# decide), banks claim for their defaulted loans (officers and approvers).
+COMPENSATION = _p("compensation", kinds={K.BANK, K.PLATFORM_OPERATOR},
+                  description="banks and the platform operator")
+COMPENSATION_BANK = _p("compensation_bank", kinds={K.BANK}, roles={R.OFFICER, R.APPROVER},
+                       description="officers and approvers of banks")
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
     TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF, FINANCING, FINANCING_SME,
-    FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY)}
+    FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY,
+    COMPENSATION, COMPENSATION_BANK)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -310,6 +318,14 @@ def _can_read_decision(user: Any, decision: Any) -> bool:
     return decision.request.sme_org_id == user.org_id and decision.approved_at is not None
 
 
+def _can_read_fund(user: Any, fund: Any) -> bool:
+    # the operator every fund; a bank the funds that cover it (all banks, or it by name)
+    if _is_operator(user):
+        return True
+    return user.organisation.kind is OrgKind.BANK and (
+        not fund.bank_org_ids or user.org_id in fund.bank_org_ids)
+
+
 def _can_read_product(user: Any, product: Any) -> bool:
     return (product.status.value == "active" or product.bank_org_id == user.org_id
             or _is_operator(user))
@@ -425,6 +441,17 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
         or (_is_sme_staff(u) and u.has_role(Role.OFFICER, Role.APPROVER)
             and loan.sme_org_id == u.org_id)),
     "financing.repay": lambda u, loan: _is_sme_staff(u) and loan.sme_org_id == u.org_id,
+    # the risk compensation fund: the operator's approvers run funds and decide claims;
+    # a bank's officers claim for (and withdraw claims on) its own loans
+    "compensation.manage": lambda u, _=None: (
+        _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN)),
+    "compensation.read_fund": _can_read_fund,
+    "compensation.read_claim": lambda u, claim: (
+        _is_operator(u) or claim.bank_org_id == u.org_id),
+    "compensation.file": lambda u, _=None: _is_bank_officer(u),
+    "compensation.claim": lambda u, loan: _is_bank_officer(u) and loan.bank_org_id == u.org_id,
+    "compensation.withdraw": lambda u, claim: (
+        _is_bank_officer(u) and claim.bank_org_id == u.org_id),
     "collateral.release": lambda u, enc: (
         u.organisation.kind is OrgKind.BANK and enc.holder_org_id == u.org_id
         and u.has_role(Role.APPROVER)),

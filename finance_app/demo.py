@@ -124,6 +124,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_financing(operator_user, password_hash=hashed))
     from finance_app.insurance.demo import seed_insurance
     lines.append(seed_insurance(operator_user))
+    from finance_app.compensation.demo import seed_compensation
+    lines.append(seed_compensation(operator_user))
     from finance_app.oversight.demo import seed_oversight
     lines.append(seed_oversight(operator_user))
     db.session.commit()

@@ -32,6 +32,9 @@ _KINDS = {
     "claim": lambda: gettext("claim"),
     "assignment": lambda: gettext("assignment"),
     "indemnityassignment": lambda: gettext("assignment"),
+    "fund": lambda: gettext("fund"),
+    "compensationfund": lambda: gettext("fund"),
+    "compensationclaim": lambda: gettext("claim"),
 }
 
 

@@ -96,6 +96,10 @@ INSURANCE = Who({"insurer": ROLES, "sme": ROLES, "bank": ROLES, "platform_operat
 INSURANCE_STAFF = Who({"insurer": DECIDERS})
 INSURANCE_INSURED = Who({"sme": DECIDERS})
 INSURANCE_PARTY = Who({"insurer": DECIDERS, "sme": DECIDERS, "bank": DECIDERS})
+# The risk compensation fund: banks and the platform read; the operator's approvers and
+# admins run funds and decide claims; banks' officers and approvers claim and withdraw.
+COMPENSATION = Who({"bank": ROLES, "platform_operator": ROLES})
+COMPENSATION_BANK = Who({"bank": DECIDERS})
 
 # endpoint -> Who, or {METHOD: Who} when methods differ.  Keep it in step with the routes.
 EXPECTED: dict[str, Who | dict[str, Who]] = {
@@ -232,6 +236,16 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "insurance.claim_detail": INSURANCE,
     "insurance.claim_decide": INSURANCE_PARTY,
     "insurance.recovery": INSURANCE_PARTY,
+    # the risk compensation fund
+    "compensation.index": COMPENSATION,
+    "compensation.fund_new": OPERATOR_DECIDER,
+    "compensation.fund_detail": COMPENSATION,
+    "compensation.fund_top_up": OPERATOR_DECIDER,
+    "compensation.fund_act": OPERATOR_DECIDER,
+    "compensation.claim_file": COMPENSATION_BANK,
+    "compensation.claim_detail": COMPENSATION,
+    "compensation.claim_decide": OPERATOR_DECIDER,
+    "compensation.claim_withdraw": COMPENSATION_BANK,
     # API
     "accounts_api.Me": SIGNED_IN,
     "accounts_api.Organisations": DIRECTORY,
@@ -349,6 +363,14 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "insurance_api.ClaimRecoveries": INSURANCE_PARTY,
     "insurance_api.Assignments": INSURANCE,
     "insurance_api.AssignmentDecision": INSURANCE_PARTY,
+    "compensation_api.Funds": {"GET": COMPENSATION, "POST": OPERATOR_DECIDER},
+    "compensation_api.FundDetail": COMPENSATION,
+    "compensation_api.FundTopUps": OPERATOR_DECIDER,
+    "compensation_api.FundAction": OPERATOR_DECIDER,
+    "compensation_api.Claims": {"GET": COMPENSATION, "POST": COMPENSATION_BANK},
+    "compensation_api.ClaimDetail": COMPENSATION,
+    "compensation_api.ClaimDecision": OPERATOR_DECIDER,
+    "compensation_api.ClaimWithdrawal": COMPENSATION_BANK,
 }
 
 
@@ -544,7 +566,7 @@ def _world(user_type: UserType) -> tuple[User, dict[str, object], str]:
            "account_id": 1, "transaction_id": 1, "record_id": 1, "receipt_id": 1,
            "product_id": 1, "request_id": 1, "decision_id": 1, "target_id": 1, "loan_id": 1,
            "policy_id": 1, "limit_id": 1, "declaration_id": 1, "claim_id": 1,
-           "assignment_id": 1, "alert_id": 1}
+           "assignment_id": 1, "alert_id": 1, "fund_id": 1}
     return user, ids, raw
 
 

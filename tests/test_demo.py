@@ -202,3 +202,34 @@ def test_demo_insurance_has_policies_limits_declarations_a_report_and_a_paid_cla
     [bank] = {a.bank_org_id for a in assignments}
     assert len(assigned_cover(bank)) == 2
     assert verify_chain().ok
+
+
+def test_demo_compensation_fund_has_paid_the_defaulted_yuerong_loan_in_cny(app):
+    from decimal import Decimal
+
+    from finance_app.audit.services import verify_chain
+    from finance_app.compensation import services
+    from finance_app.compensation.models import CompensationClaim, CompensationFund
+    from finance_app.financing.models import Loan
+    from finance_app.money import Money
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Demo compensation: Zhuhai–Dongguan pilot zone" in first.output
+    assert runner.invoke(args=["demo"]).exit_code == 0    # nothing twice
+    [fund] = db.session.execute(select(CompensationFund)).scalars().all()
+    [claim] = db.session.execute(select(CompensationClaim)).scalars().all()
+    loan = db.session.get(Loan, claim.loan_id)
+    yuerong = db.session.execute(select(Organisation).where(
+        Organisation.contact_email == "bank2@demo.test")).scalar_one()
+    assert loan.status.value == "defaulted" and loan.bank_org_id == yuerong.id
+    assert (fund.currency, fund.share, claim.loan_currency) == ("CNY", Decimal("0.5000"), "USD")
+    assert claim.status.value == "paid" and claim.fx_note
+    # 50 % of the USD principal outstanding, at the day's rate, rounded down
+    rate = Decimal(claim.fx_note.split(" = ")[1].split(" ")[0])
+    expected = (claim.share_of_loss.amount * rate).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
+    assert claim.compensation == Money(expected, "CNY")
+    money = services.figures(fund)
+    assert money.paid == claim.compensation and money.reconciled
+    assert money.remaining == Money(Decimal("2000000.00"), "CNY") - claim.compensation
+    assert verify_chain().ok

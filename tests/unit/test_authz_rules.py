@@ -68,6 +68,9 @@ POLICY_EXPECTATIONS = {
                                           and s is APPROVED),
     "insurance_party": lambda k, r, s: (k in {K.INSURER, K.SME, K.BANK}
                                         and r in {R.OFFICER, R.APPROVER} and s is APPROVED),
+    "compensation": lambda k, r, s: k in {K.BANK, K.PLATFORM_OPERATOR} and s is APPROVED,
+    "compensation_bank": lambda k, r, s: (k is K.BANK and r in {R.OFFICER, R.APPROVER}
+                                          and s is APPROVED),
 }
 
 
@@ -206,6 +209,16 @@ RULE_EXPECTATIONS = {
         k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
     "oversight.read_rating": None,     # banks and insurers need their requests: tests/oversight
     "audit.read": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    # the compensation fund: "mine" is the bank's loan or claim (a fund: covering all banks)
+    "compensation.manage": lambda k, r, s, mine: (
+        k is K.PLATFORM_OPERATOR and r in (R.APPROVER, R.ADMIN)),
+    "compensation.read_fund": lambda k, r, s, mine: k in (K.BANK, K.PLATFORM_OPERATOR),
+    "compensation.read_claim": lambda k, r, s, mine: mine or k is K.PLATFORM_OPERATOR,
+    "compensation.file": lambda k, r, s, mine: k is K.BANK and r in (R.OFFICER, R.APPROVER),
+    "compensation.claim": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    "compensation.withdraw": lambda k, r, s, mine: (
+        mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
 }
 
 
@@ -262,6 +275,8 @@ def rule_target(action: str, org_id: int):
     if action == "audit.read":
         from finance_app.audit.models import AuditEvent
         return AuditEvent(id=44, org_id=org_id)
+    if action.startswith("compensation."):
+        return _compensation_target(action, org_id)
     if action in ("settlement.confirm", "settlement.cancel"):
         from finance_app.settlement.models import SettlementRecord
         return SettlementRecord(id=36, payer_org_id=99, payee_org_id=org_id)
@@ -289,6 +304,27 @@ def _financing_target(action: str, org_id: int):
         return models.Loan(id=45, bank_org_id=99 if kind_is_sme else org_id,
                            sme_org_id=org_id if kind_is_sme else 98)
     return None
+
+
+def _compensation_target(action: str, org_id: int):
+    from finance_app.compensation.models import CompensationClaim, CompensationFund
+    from finance_app.financing.models import Loan
+    if action == "compensation.read_fund":
+        return CompensationFund(id=46, operator_org_id=99, banks=[])
+    if action == "compensation.claim":
+        return Loan(id=47, bank_org_id=org_id, sme_org_id=99)
+    if action in ("compensation.read_claim", "compensation.withdraw"):
+        return CompensationClaim(id=48, bank_org_id=org_id, operator_org_id=99)
+    return None
+
+
+def test_a_fund_naming_banks_is_seen_by_those_banks_and_the_operator_only():
+    from finance_app.compensation.models import CompensationFund, FundBank
+    fund = CompensationFund(id=49, operator_org_id=99, banks=[FundBank(bank_org_id=1)])
+    assert authz.can(user(K.BANK, org_id=1), "compensation.read_fund", fund)
+    assert not authz.can(user(K.BANK, org_id=2), "compensation.read_fund", fund)
+    assert authz.can(user(K.PLATFORM_OPERATOR, org_id=3), "compensation.read_fund",
+                     fund)
 
 
 def test_a_paused_product_is_seen_by_its_bank_and_the_operator_only():
