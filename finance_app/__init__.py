@@ -113,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.warehouse.views import bp as warehouse_bp, public_bp as verify_bp
     from finance_app.financing.views import bp as financing_bp
     from finance_app.insurance.views import bp as insurance_bp
+    from finance_app.statistics.views import bp as statistics_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -126,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(financing_bp)
     app.register_blueprint(verify_bp)
     app.register_blueprint(insurance_bp)
+    app.register_blueprint(statistics_bp)
     register_api(app)
 
 

@@ -114,10 +114,15 @@ INSURANCE_PARTY = _p("insurance_party", kinds={K.INSURER, K.SME, K.BANK},
                      roles={R.OFFICER, R.APPROVER},
                      description="officers and approvers of insurers, SMEs and banks")
 
+# Statistics monitoring: the zone's figures across every organisation, for the operator only.
+STATISTICS = _p("statistics", kinds={K.PLATFORM_OPERATOR},
+                description="platform operator staff: the zone's statistics dashboard")
+
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
     TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF, FINANCING, FINANCING_SME,
-    FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY)}
+    FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY,
+    STATISTICS)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -405,6 +410,10 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
     "collateral.release": lambda u, enc: (
         u.organisation.kind is OrgKind.BANK and enc.holder_org_id == u.org_id
         and u.has_role(Role.APPROVER)),
+    # statistics: figures over every organisation's records, so the operator's alone
+    "statistics.read": lambda u, _=None: (
+        u.organisation.kind is OrgKind.PLATFORM_OPERATOR
+        and u.organisation.filing_status is FilingStatus.APPROVED),
 }
 
 

@@ -18,6 +18,7 @@ def register_api(app: Flask) -> None:
     from finance_app.warehouse.api import blp as warehouse_blp
     from finance_app.financing.api import blp as financing_blp
     from finance_app.insurance.api import blp as insurance_blp
+    from finance_app.statistics.api import blp as statistics_blp
 
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
@@ -25,7 +26,7 @@ def register_api(app: Flask) -> None:
     api.spec.options["security"] = [{"bearerAuth": []}]
     from finance_app.extensions import csrf
     for blp in (accounts_blp, audit_blp, trade_blp, ledger_blp, settlement_blp,
-                warehouse_blp, financing_blp, insurance_blp):
+                warehouse_blp, financing_blp, insurance_blp, statistics_blp):
         csrf.exempt(blp)  # the API accepts bearer tokens only, never the session cookie
         api.register_blueprint(blp)
 

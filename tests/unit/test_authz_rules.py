@@ -68,6 +68,7 @@ POLICY_EXPECTATIONS = {
                                           and s is APPROVED),
     "insurance_party": lambda k, r, s: (k in {K.INSURER, K.SME, K.BANK}
                                         and r in {R.OFFICER, R.APPROVER} and s is APPROVED),
+    "statistics": lambda k, r, s: k is K.PLATFORM_OPERATOR and s is APPROVED,
 }
 
 
@@ -198,6 +199,8 @@ RULE_EXPECTATIONS = {
     "insurance.claim": None,              # banks need the assignments: tests/insurance
     "insurance.accept_assignment": lambda k, r, s, mine: (
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    # statistics: every organisation's figures, for the approved platform operator only
+    "statistics.read": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR and s is APPROVED,
 }
 
 
