@@ -7,6 +7,7 @@
   var config = {displaylogo: false, responsive: true, locale: document.documentElement.lang};
   var layout = function (extra) {
     return Object.assign({margin: {t: 20, r: 10, b: 80, l: 70}, height: 320,
+                          xaxis: {automargin: true}, yaxis: {automargin: true},
                           font: {family: "system-ui, 'Noto Sans CJK SC', sans-serif", size: 12},
                           legend: {orientation: "h", y: -0.25}}, extra || {});
   };
@@ -17,12 +18,12 @@
   };
   draw("chart-volume-month", data.by_mode.map(function (m) {
     return {type: "bar", name: m.name, x: m.x, y: num(m.y)};
-  }), {barmode: "stack", yaxis: {title: {text: labels.amount_cny}}});
+  }), {barmode: "stack", xaxis: {type: "category", automargin: true}, yaxis: {automargin: true, title: {text: labels.amount_cny}}});
   draw("chart-country", [{type: "bar", x: data.countries.x, y: num(data.countries.y),
                           name: labels.amount_cny}]);
   draw("chart-verified", [{type: "scatter", mode: "lines+markers", x: data.verified.x,
                            y: num(data.verified.y), name: labels.share}],
-       {yaxis: {tickformat: ".0%", range: [0, 1.05]}});
+       {xaxis: {type: "category", automargin: true}, yaxis: {tickformat: ".0%", range: [0, 1.05]}});
   ["financing_kind", "financing_bank"].forEach(function (key) {
     var d = data[key];
     draw("chart-" + key.replace("_", "-"), ["requested", "offered", "lent"].map(function (part) {
