@@ -120,6 +120,7 @@ def register_blueprints(app: Flask) -> None:
     from finance_app.insurance.views import bp as insurance_bp
     from finance_app.compensation.views import bp as compensation_bp
     from finance_app.oversight.views import bp as oversight_bp
+    from finance_app.statistics.views import bp as statistics_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(accounts_bp)
@@ -135,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(insurance_bp)
     app.register_blueprint(compensation_bp)
     app.register_blueprint(oversight_bp)
+    app.register_blueprint(statistics_bp)
     register_api(app)
 
 

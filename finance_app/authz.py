@@ -120,12 +120,15 @@ COMPENSATION = _p("compensation", kinds={K.BANK, K.PLATFORM_OPERATOR},
                   description="banks and the platform operator")
 COMPENSATION_BANK = _p("compensation_bank", kinds={K.BANK}, roles={R.OFFICER, R.APPROVER},
                        description="officers and approvers of banks")
+# Statistics monitoring: the zone's figures across every organisation, for the operator only.
+STATISTICS = _p("statistics", kinds={K.PLATFORM_OPERATOR},
+                description="platform operator staff: the zone's statistics dashboard")
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     PUBLIC, SIGNED_IN, FILING_ADMIN, MEMBER, ORG_ADMIN, DIRECTORY, OPERATOR, OPERATOR_DECIDER,
     TRADE, TRADE_FILER, TRADE_ORDERS, WAREHOUSE, WAREHOUSE_STAFF, FINANCING, FINANCING_SME,
     FINANCING_BANK, INSURANCE, INSURANCE_STAFF, INSURANCE_INSURED, INSURANCE_PARTY,
-    COMPENSATION, COMPENSATION_BANK)}
+    COMPENSATION, COMPENSATION_BANK, STATISTICS)}
 
 
 def allow(policy: Policy) -> Callable:
@@ -467,6 +470,10 @@ RULES: dict[str, Callable[[Any, Any], bool]] = {
         _is_operator(u) and u.has_role(Role.APPROVER, Role.ADMIN)),
     "oversight.read_rating": _can_read_rating,
     "audit.read": lambda u, event: _is_operator(u) or event.org_id == u.org_id,
+    # statistics: figures over every organisation's records, so the operator's alone
+    "statistics.read": lambda u, _=None: (
+        u.organisation.kind is OrgKind.PLATFORM_OPERATOR
+        and u.organisation.filing_status is FilingStatus.APPROVED),
 }
 
 

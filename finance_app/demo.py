@@ -118,6 +118,8 @@ def seed(*, password: str) -> list[str]:
     lines.append(seed_trades())
     from finance_app.settlement.demo import seed_settlement
     lines.append(seed_settlement(operator_user))
+    from finance_app.statistics.demo import seed_statistics
+    lines.append(seed_statistics(operator_user))
     from finance_app.warehouse.demo import seed_warehouse
     lines.append(seed_warehouse(operator_user))
     from finance_app.financing.demo import seed_financing

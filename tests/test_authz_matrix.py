@@ -67,6 +67,7 @@ ORG_ADMIN = Who(_every_kind({"admin"}))
 DIRECTORY = Who({"bank": ROLES, "insurer": ROLES, "platform_operator": ROLES})
 OPERATOR = Who({"platform_operator": ROLES})
 OPERATOR_DECIDER = Who({"platform_operator": frozenset({"approver", "admin"})})
+STATISTICS = Who({"platform_operator": ROLES})
 # Trade evidence: who files documents (SMEs, logistics companies, payment institutions) and
 # the operator read what they filed; their admins and officers file; orders are the SMEs'.
 TRADE = Who({"sme": ROLES, "logistics": ROLES, "payment_institution": ROLES,
@@ -371,6 +372,13 @@ EXPECTED: dict[str, Who | dict[str, Who]] = {
     "compensation_api.ClaimDetail": COMPENSATION,
     "compensation_api.ClaimDecision": OPERATOR_DECIDER,
     "compensation_api.ClaimWithdrawal": COMPENSATION_BANK,
+    # statistics monitoring: the platform operator's dashboard, its exports and its API;
+    # the charting library it loads is a public file
+    "statistics.dashboard": STATISTICS,
+    "statistics.export_csv": STATISTICS,
+    "statistics.export_xlsx": STATISTICS,
+    "statistics.plotly_js": ANYONE,
+    "statistics_api.Statistics": STATISTICS,
 }
 
 

@@ -20,6 +20,7 @@ def register_api(app: Flask) -> None:
     from finance_app.insurance.api import blp as insurance_blp
     from finance_app.oversight.api import blp as oversight_blp
     from finance_app.compensation.api import blp as compensation_blp
+    from finance_app.statistics.api import blp as statistics_blp
 
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer",
@@ -27,7 +28,8 @@ def register_api(app: Flask) -> None:
     api.spec.options["security"] = [{"bearerAuth": []}]
     from finance_app.extensions import csrf
     for blp in (accounts_blp, audit_blp, trade_blp, ledger_blp, settlement_blp,
-                warehouse_blp, financing_blp, insurance_blp, compensation_blp, oversight_blp):
+                warehouse_blp, financing_blp, insurance_blp, compensation_blp, oversight_blp,
+                statistics_blp):
         csrf.exempt(blp)  # the API accepts bearer tokens only, never the session cookie
         api.register_blueprint(blp)
 

@@ -71,6 +71,7 @@ POLICY_EXPECTATIONS = {
     "compensation": lambda k, r, s: k in {K.BANK, K.PLATFORM_OPERATOR} and s is APPROVED,
     "compensation_bank": lambda k, r, s: (k is K.BANK and r in {R.OFFICER, R.APPROVER}
                                           and s is APPROVED),
+    "statistics": lambda k, r, s: k is K.PLATFORM_OPERATOR and s is APPROVED,
 }
 
 
@@ -219,6 +220,8 @@ RULE_EXPECTATIONS = {
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
     "compensation.withdraw": lambda k, r, s, mine: (
         mine and k is K.BANK and r in (R.OFFICER, R.APPROVER)),
+    # statistics: every organisation's figures, for the approved platform operator only
+    "statistics.read": lambda k, r, s, mine: k is K.PLATFORM_OPERATOR and s is APPROVED,
 }
 
 

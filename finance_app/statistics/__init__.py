@@ -1,0 +1,1 @@
+"""Statistics monitoring: the platform operator's dashboard of the zone's trade and finance."""
