@@ -6,6 +6,10 @@ the daily job for one business date.
     .venv/bin/python bench/dashboard.py --db postgres --reuse    # measure the kept database
     .venv/bin/python bench/dashboard.py --db sqlite              # 100,000 orders, temporary
 
+Before measuring it upgrades the schema (with ``--reuse`` too) and builds the statistics'
+per-day order summary when it has none (``--rebuild-summary``: always), timed, then times
+a refresh with nothing changed.
+
 It fills a fresh database (PostgreSQL ``bench_dashboard``, or a temporary SQLite file) with
 ``bench/marketplace.py``'s bulk fill (10,000 SMEs, 1,000,000 orders with their documents,
 verdicts and receivables, 100,000 loans with requests, decisions and instalments in every
@@ -21,7 +25,9 @@ c. the API (``/api/v1/statistics``);
 alternately with the baseline: the same aggregates as hand-written SQL (GROUP BY over the
 orders with their verdicts, the requests, targets, decisions, loans with their instalments,
 declarations and claims), no conversion, no rendering. It prints p50, p95, max, the SQL
-statements a request runs and the ratios to the baseline; then the daily job
+statements a request runs and the ratios to the baseline, and the time each part of the
+figures takes (trade from the per-day order summary, financing, loan quality, insurance);
+then the daily job
 (``finance_app.daily.run``) for one business date, timed, the first time (its duties' work
 for the day) and again (nothing left to do), beside a plain SQL pass over what it reads.
 """
@@ -190,6 +196,49 @@ def measure(app, args) -> dict:
     return found
 
 
+def build_summary(app, url: str, rebuild: bool) -> dict:
+    """The per-day order summary built (if there is none, or asked to) and refreshed."""
+    from finance_app.extensions import db
+    from finance_app.statistics import summary
+    from finance_app.statistics.models import SummaryState
+    found = {}
+    with app.app_context():
+        if rebuild or db.session.get(SummaryState, summary.STATE_ID) is None:
+            started = time.perf_counter()
+            found["build_line"] = summary.refresh(rebuild=True)
+            db.session.commit()
+            found["build_s"] = time.perf_counter() - started
+        db.session.remove()
+    analyze(url)
+    with app.app_context():
+        started = time.perf_counter()
+        found["refresh_line"] = summary.refresh()
+        db.session.commit()
+        found["refresh_s"] = time.perf_counter() - started
+        db.session.remove()
+    return found
+
+
+def time_sections(app, samples: int) -> dict:
+    """The median time of each part of the figures, called directly (no page)."""
+    from finance_app.statistics import queries
+    parts = {"trade": queries.trade_volume, "financing": queries.financing,
+             "loan quality": queries.loan_quality, "insurance": queries.insurance}
+    found = {}
+    with app.app_context():
+        for name, fn in parts.items():
+            times = []
+            for _ in range(samples):
+                fx = queries.CnyRates()
+                started = time.perf_counter()
+                fn(queries.Filters(), fx)
+                times.append(time.perf_counter() - started)
+            found[name] = summary(times)["p50_ms"]
+        from finance_app.extensions import db
+        db.session.remove()
+    return found
+
+
 def time_daily(app, day: date) -> dict:
     from sqlalchemy import delete, text
     from finance_app import daily
@@ -224,6 +273,13 @@ def report(db_kind: str, figures: dict) -> None:
         fill_s = figures["fill"]
         print("fill: " + ", ".join(f"{k} {v:.0f} s" for k, v in fill_s.items())
               + f"; zones and alerts {figures['extra']['seconds']:.0f} s")
+    if "schema_s" in figures:
+        print(f"schema upgrade {figures['schema_s']:.1f} s")
+    built = figures.get("summary", {})
+    if "build_s" in built:
+        print(f"summary build {built['build_s']:.1f} s: {built['build_line']}")
+    if "refresh_s" in built:
+        print(f"summary refresh {built['refresh_s'] * 1000:.0f} ms: {built['refresh_line']}")
     print(f"{'path':<20} {'SQL':>4} {'p50':>9} {'p95':>9} {'max':>9} "
           f"{'baseline p50/p95':>18} {'ratio p50/p95':>14}")
     for name, r in figures["paths"].items():
@@ -232,6 +288,9 @@ def report(db_kind: str, figures: dict) -> None:
         print(f"{name:<20} {r['statements']:>4} {m['p50_ms']:>7.1f}ms {m['p95_ms']:>7.1f}ms "
               f"{m['max_ms']:>7.0f}ms {b['p50_ms']:>8.1f} / {b['p95_ms']:<7.1f} "
               f"{m['p50_ms'] / b['p50_ms']:>6.2f} / {m['p95_ms'] / b['p95_ms']:<5.2f}{flag}")
+    if figures.get("sections"):
+        print("parts, p50: " + ", ".join(f"{k} {v:.1f} ms"
+                                         for k, v in figures["sections"].items()))
     d = figures.get("daily")
     if d:
         print(f"daily job for {figures['daily_date']}: {d['first_s']:.1f} s (again: "
@@ -262,8 +321,13 @@ def bench(db_kind: str, args, folder: Path) -> dict:
     def run(url: str) -> None:
         app = make_app(url)
         app.config["PROPAGATE_EXCEPTIONS"] = True
+        started = time.perf_counter()
+        migrate(app)
+        figures["schema_s"] = time.perf_counter() - started
+        figures["summary"] = build_summary(app, url, args.rebuild_summary)
         figures["census"] = census(app)
         figures["paths"] = measure(app, args)
+        figures["sections"] = time_sections(app, max(3, args.samples // 3))
         if not args.skip_daily:
             from finance_app import clock
             with app.app_context():
@@ -303,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the database a --keep run left, without filling")
+    parser.add_argument("--rebuild-summary", action="store_true",
+                        help="rebuild the per-day order summary even if there is one")
     parser.add_argument("--skip-daily", action="store_true", help="do not time the daily job")
     parser.add_argument("--daily-date", default=None, help="business date (default today)")
     parser.add_argument("--seed", type=int, default=20261201)

@@ -79,6 +79,7 @@ def register_extensions(app: Flask) -> None:
     from finance_app.insurance import services as _insurance_services  # noqa: F401
     from finance_app.compensation import models as _compensation_models  # noqa: F401
     from finance_app.compensation import services as _compensation_services  # noqa: F401
+    from finance_app.statistics import summary as _statistics_summary  # noqa: F401
     # oversight last: its daily duties (rules, then ratings) run after the others'
     from finance_app.oversight import rules as _oversight_rules  # noqa: F401
     from finance_app.oversight import ratings as _oversight_ratings  # noqa: F401

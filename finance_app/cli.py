@@ -24,6 +24,13 @@ def register(app: Flask) -> None:
         for line in daily.run(on.date() if on else None):
             click.echo(line)
 
+    @app.cli.command("statistics-rebuild")
+    def statistics_rebuild() -> None:
+        """Rebuild the statistics' per-day order summary from every order."""
+        from finance_app.statistics import summary
+        click.echo(summary.refresh(rebuild=True))
+        db.session.commit()
+
     @app.cli.command("create-token")
     @click.argument("email")
     @click.option("--name", default="command line", help="What the token is for.")

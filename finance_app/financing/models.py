@@ -175,7 +175,7 @@ class FinancingRequest(_Stateful, db.Model):
     status: Mapped[RequestStatus] = mapped_column(_enum(RequestStatus, "request_status"),
                                                   default=RequestStatus.SUBMITTED)
     accepted_offer_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)  # statistics
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     collateral: Mapped[list["RequestCollateral"]] = relationship(
@@ -258,7 +258,7 @@ class Decision(_Stateful, db.Model):
     prepared_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     prepared_at: Mapped[datetime] = mapped_column(default=clock.now)
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    approved_at: Mapped[datetime | None] = mapped_column()
+    approved_at: Mapped[datetime | None] = mapped_column(index=True)  # statistics
     accepted_at: Mapped[datetime | None] = mapped_column()
 
     target: Mapped[RequestTarget] = relationship()
@@ -311,7 +311,7 @@ class Loan(_Stateful, db.Model):
                                                default=LoanStatus.AWAITING_DISBURSEMENT)
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("financing_facilities.id"))
     facility_hold_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transactions.id"))
-    accepted_at: Mapped[datetime] = mapped_column(default=clock.now)
+    accepted_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)  # statistics
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     disbursed_at: Mapped[datetime | None] = mapped_column()
     disbursed_on: Mapped[date | None] = mapped_column()      # interest runs from this date

@@ -271,16 +271,10 @@ def _finish(rows: Iterable[dict]) -> list[dict]:
 def trade_volume(f: Filters, fx: CnyRates) -> dict:
     """Orders by trade mode, destination country, currency and month: counts, amounts (in
     CNY at each day's rate, and per currency) and the share verified by three-document
-    matching. One GROUP BY over the orders, by day, currency, mode and country."""
-    day = _order_day().label("day")
-    payable = Order.goods_value + Order.freight + Order.tax_total - Order.discount
-    verified = func.sum(case((MatchVerdict.status == Verdict.VERIFIED.value, 1), else_=0))
-    groups = db.session.execute(
-        select(day, Order.currency, Order.trade_mode, Order.buyer_country,
-               func.count(Order.id), func.sum(payable), verified)
-        .select_from(Order).outerjoin(MatchVerdict, MatchVerdict.order_id == Order.id)
-        .where(*_in_period(_order_day(), f), *_in_zone(Order.filer_org_id, f))
-        .group_by(day, Order.currency, Order.trade_mode, Order.buyer_country)).all()
+    matching. One GROUP BY by day, currency, mode and country: over the per-day summary for
+    the days it holds unchanged, over the orders for the others (``summary``)."""
+    from finance_app.statistics import summary      # it builds on this module's helpers
+    groups = summary.order_groups(f)
     fx.prepare({g[1] for g in groups})
     totals = _volume_row("total")
     by_mode = {m: _volume_row(m) for m in TRADE_MODES}
@@ -333,15 +327,17 @@ def _decision_times(f: Filters) -> tuple[Decimal | None, Decimal | None, int]:
              *_in_zone(FinancingRequest.sme_org_id, f)]
     base = select(seconds.label("s")).select_from(Decision).join(
         FinancingRequest, FinancingRequest.id == Decision.request_id).where(*where)
-    count, mean = db.session.execute(
-        select(func.count(), func.avg(base.subquery().c.s))).one()
-    if not count:
-        return None, None, 0
-    if _dialect() == "postgresql":
-        median = db.session.execute(select(
-            func.percentile_cont(0.5).within_group(base.subquery().c.s))).scalar_one()
+    values = base.subquery().c.s
+    if _dialect() == "postgresql":              # one pass over the decisions for all three
+        count, mean, median = db.session.execute(select(
+            func.count(values), func.avg(values),
+            func.percentile_cont(0.5).within_group(values))).one()
+        if not count:
+            return None, None, 0
     else:
-        values = base.subquery().c.s
+        count, mean = db.session.execute(select(func.count(values), func.avg(values))).one()
+        if not count:
+            return None, None, 0
         ordered = select(values).order_by(values)
         middle = db.session.execute(ordered.limit(2 - count % 2)
                                     .offset((count - 1) // 2)).scalars().all()
@@ -368,61 +364,36 @@ def financing(f: Filters, fx: CnyRates) -> dict:
     def currency_row(code: str) -> dict:
         return by_currency.setdefault(code, _currency_row(code))
 
-    sent_day = _day_of(FinancingRequest.created_at)
-    request_where = [*_in_period(sent_day, f), *_in_zone(FinancingRequest.sme_org_id, f)]
-    for kind, code, count, units in db.session.execute(
-            select(FinancingRequest.kind, FinancingRequest.currency, func.count(),
-                   func.sum(FinancingRequest.amount)).where(*request_where)
-            .group_by(FinancingRequest.kind, FinancingRequest.currency)):
+    from finance_app.statistics import summary      # it builds on this module's helpers
+    from finance_app.statistics.models import FinancingFigure as Fig
+    groups = summary.financing_groups(f)
+    fx.prepare({g[3] for g in groups})
+    for figure, kind, bank_id, code, count, units in groups:
         amount = _minor(units, code)
-        cny = fx.cny(amount, code, on)
-        for row in (totals, by_kind[kind.value], currency_row(code)):
+        if figure is Fig.TARGET:
+            row = bank(bank_id)
             row["requests"] += count
-            row["requested_cny"] = _add(row["requested_cny"], cny)
-        by_currency[code]["requested"] += amount
-    for bank_id, code, count, units in db.session.execute(
-            select(RequestTarget.bank_org_id, FinancingRequest.currency, func.count(),
-                   func.sum(FinancingRequest.amount))
-            .join(FinancingRequest, FinancingRequest.id == RequestTarget.request_id)
-            .where(*request_where)
-            .group_by(RequestTarget.bank_org_id, FinancingRequest.currency)):
-        row = bank(bank_id)
-        row["requests"] += count
-        row["requested_cny"] = _add(row["requested_cny"], fx.cny(_minor(units, code), code, on))
-
-    for decision_kind, kind, bank_id, code, count, units in db.session.execute(
-            select(Decision.kind, FinancingRequest.kind, Decision.bank_org_id,
-                   Decision.currency, func.count(), func.sum(Decision.amount))
-            .join(FinancingRequest, FinancingRequest.id == Decision.request_id)
-            .where(Decision.approved_at.is_not(None),
-                   *_in_period(_day_of(Decision.approved_at), f),
-                   *_in_zone(FinancingRequest.sme_org_id, f))
-            .group_by(Decision.kind, FinancingRequest.kind, Decision.bank_org_id,
-                      Decision.currency)):
-        rows = (totals, by_kind[kind.value], bank(bank_id), currency_row(code))
-        if decision_kind is DecisionKind.REJECTION:
+            row["requested_cny"] = _add(row["requested_cny"], fx.cny(amount, code, on))
+            continue
+        rows = [totals, by_kind[kind], currency_row(code)]
+        if figure is Fig.REQUEST:
+            cny = fx.cny(amount, code, on)
+            for row in rows:
+                row["requests"] += count
+                row["requested_cny"] = _add(row["requested_cny"], cny)
+            by_currency[code]["requested"] += amount
+            continue
+        rows.insert(2, bank(bank_id))
+        if figure is Fig.REJECTION:
             for row in rows:
                 row["rejections"] += count
             continue
-        amount = _minor(units, code)
         cny = fx.cny(amount, code, on)
+        measure = ("offers", "offered") if figure is Fig.OFFER else ("loans", "lent")
         for row in rows:
-            row["offers"] += count
-            row["offered_cny"] = _add(row["offered_cny"], cny)
-        by_currency[code]["offered"] += amount
-
-    for kind, bank_id, code, count, units in db.session.execute(
-            select(FinancingProduct.kind, Loan.bank_org_id, Loan.currency, func.count(),
-                   func.sum(Loan.principal_amount))
-            .join(FinancingProduct, FinancingProduct.id == Loan.product_id)
-            .where(*_in_period(_day_of(Loan.accepted_at), f), *_in_zone(Loan.sme_org_id, f))
-            .group_by(FinancingProduct.kind, Loan.bank_org_id, Loan.currency)):
-        amount = _minor(units, code)
-        cny = fx.cny(amount, code, on)
-        for row in (totals, by_kind[kind.value], bank(bank_id), currency_row(code)):
-            row["loans"] += count
-            row["lent_cny"] = _add(row["lent_cny"], cny)
-        by_currency[code]["lent"] += amount
+            row[measure[0]] += count
+            row[f"{measure[1]}_cny"] = _add(row[f"{measure[1]}_cny"], cny)
+        by_currency[code][measure[1]] += amount
 
     median, mean, decided = _decision_times(f)
     every = [totals, *by_kind.values(), *by_bank.values(), *by_currency.values()]

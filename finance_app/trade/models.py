@@ -11,7 +11,7 @@ from enum import StrEnum
 from decimal import Decimal
 
 from sqlalchemy import (
-    CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    CheckConstraint, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -83,6 +83,16 @@ class Order(_Document, db.Model):
         CheckConstraint("goods_value >= 0 AND freight >= 0 AND discount >= 0 AND tax_total >= 0",
                         name="amounts_not_negative"),
         Index("ix_trade_orders_order_no", "order_no"),
+        # the statistics read the orders of a business day (order date, else the filing's
+        # app time, else its creation) and those changed since the summary's refresh
+        Index("ix_trade_orders_order_date", "order_date"),
+        Index("ix_trade_orders_app_time_undated", "app_time",
+              sqlite_where=text("order_date IS NULL"),
+              postgresql_where=text("order_date IS NULL")),
+        Index("ix_trade_orders_created_at_undated", "created_at",
+              sqlite_where=text("order_date IS NULL AND app_time IS NULL"),
+              postgresql_where=text("order_date IS NULL AND app_time IS NULL")),
+        Index("ix_trade_orders_updated_at", "updated_at"),
     )
 
     @property
@@ -229,7 +239,7 @@ class MatchVerdict(db.Model):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("trade_payments.id"))
     waybill_id: Mapped[int | None] = mapped_column(ForeignKey("trade_waybills.id"))
     inventory_id: Mapped[int | None] = mapped_column(ForeignKey("trade_inventories.id"))
-    evaluated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    evaluated_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
 
     order: Mapped[Order] = relationship(back_populates="verdict")
 
