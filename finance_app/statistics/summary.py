@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time as timer
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import (
@@ -38,7 +38,9 @@ from finance_app.extensions import db
 from finance_app.financing.models import Decision, FinancingProduct, FinancingRequest, Loan
 from finance_app.financing.models import RequestTarget
 from finance_app.statistics.models import FinancingDay, FinancingFigure, OrderDay, SummaryState
-from finance_app.statistics.queries import Filters, _day_of, _in_period, _in_zone, _order_day
+from finance_app.statistics.queries import (
+    Filters, _day_of, _during, _in_period, _in_zone, _order_day, day_start,
+)
 from finance_app.trade.models import DocumentVersion, MatchVerdict, Order
 from finance_app.trade.states import DocumentKind, Verdict
 
@@ -77,9 +79,10 @@ def changed_days(since: datetime) -> set[date]:
     changed = select(Order.id).where(Order.updated_at > since)
     found = set(db.session.execute(select(day).where(Order.updated_at > since)
                                    .distinct()).scalars())
-    found |= set(db.session.execute(
-        select(day).select_from(MatchVerdict).join(Order, Order.id == MatchVerdict.order_id)
-        .where(MatchVerdict.evaluated_at > since).distinct()).scalars())
+    # each re-matched order's day looked up by its id (a join would read every order)
+    order_day = select(day).where(Order.id == MatchVerdict.order_id).scalar_subquery()
+    found |= set(db.session.execute(select(order_day).where(MatchVerdict.evaluated_at > since)
+                                    .distinct()).scalars())
     for data in db.session.execute(select(DocumentVersion.data).where(
             DocumentVersion.kind == DocumentKind.ORDER, DocumentVersion.replaced_at > since,
             DocumentVersion.document_id.in_(changed))).scalars():
@@ -100,11 +103,6 @@ def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return [(a, b) for a, b in runs]
 
 
-def _start(day: date) -> datetime:
-    """The stored (naive UTC) time a business day starts at."""
-    return datetime.combine(day, time()) - UTC_OFFSET
-
-
 def on_days(days: Iterable[date], from_day: date | None = None):
     """Orders whose business day is one of ``days`` or ``from_day`` or later: the day rule
     itself, behind the same condition on the indexed columns it is made of (the order date;
@@ -114,14 +112,14 @@ def on_days(days: Iterable[date], from_day: date | None = None):
     for first, last in runs:
         exact.append(day.between(first, last))
         dated.append(Order.order_date.between(first, last))
-        start, end = _start(first), _start(last + timedelta(days=1))
+        start, end = day_start(first), day_start(last + timedelta(days=1))
         by_app.append(and_(Order.app_time >= start, Order.app_time < end))
         by_created.append(and_(Order.created_at >= start, Order.created_at < end))
     if from_day is not None:
         exact.append(day >= from_day)
         dated.append(Order.order_date >= from_day)
-        by_app.append(Order.app_time >= _start(from_day))
-        by_created.append(Order.created_at >= _start(from_day))
+        by_app.append(Order.app_time >= day_start(from_day))
+        by_created.append(Order.created_at >= day_start(from_day))
     if not exact:
         return False
     undated = Order.order_date.is_(None)
@@ -200,10 +198,10 @@ def _financing_sources() -> list[dict]:
 
 def _stamped_on(stamp, days: Iterable[date], from_day: date | None = None):
     """Rows whose time falls on one of ``days`` (business days) or from ``from_day`` on."""
-    found = [and_(stamp >= _start(first), stamp < _start(last + timedelta(days=1)))
+    found = [and_(stamp >= day_start(first), stamp < day_start(last + timedelta(days=1)))
              for first, last in _runs(days)]
     if from_day is not None:
-        found.append(stamp >= _start(from_day))
+        found.append(stamp >= day_start(from_day))
     return or_(*found) if found else False
 
 
@@ -247,7 +245,7 @@ def financing_groups(f: Filters, *, from_rows: bool = False) -> list[tuple]:
                                     .where(*where).group_by(*keys)).all()
     for source in _financing_sources():
         stamp = source["stamp"]
-        where = [*source["where"], *_in_period(_day_of(stamp), f), *_in_zone(source["sme"], f)]
+        where = [*source["where"], *_during(stamp, f), *_in_zone(source["sme"], f)]
         if not whole:
             where.append(_stamped_on(stamp, stale, state.covered_until))
         found += db.session.execute(source["rows"](select(
