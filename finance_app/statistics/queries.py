@@ -41,19 +41,15 @@ from finance_app.accounts.models import Organisation
 from finance_app.accounts.states import OrgKind
 from finance_app.errors import ValidationFailed
 from finance_app.extensions import db
-from finance_app.financing.models import (
-    Decision, FinancingProduct, FinancingRequest, Instalment, Loan, RequestTarget,
-)
-from finance_app.financing.states import (
-    DecisionKind, InstalmentStatus, LoanStatus, ProductKind,
-)
+from finance_app.financing.models import Decision, FinancingRequest, Instalment, Loan
+from finance_app.financing.states import InstalmentStatus, LoanStatus, ProductKind
 from finance_app.insurance.models import Claim, ShipmentDeclaration
 from finance_app.insurance.states import USES_LIMIT, ClaimStatus, DeclarationStatus
 from finance_app.ledger import rates
 from finance_app.ledger.models import ExchangeRate
 from finance_app.money import minor_units
-from finance_app.trade.models import MatchVerdict, Order, Receivable, ReceivableStatus
-from finance_app.trade.states import TradeMode, Verdict
+from finance_app.trade.models import Order, Receivable, ReceivableStatus
+from finance_app.trade.states import TradeMode
 
 TRADE_MODES = tuple(m.value for m in TradeMode)        # 9610, 9710, 9810, 1210
 PRODUCT_KINDS = tuple(k.value for k in ProductKind)
