@@ -18,14 +18,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from finance_app import clock
-from finance_app.audit import services as audit
 from finance_app.compensation.states import (
     CLAIM_TRANSITIONS, FUND_TRANSITIONS, ClaimStatus, FundStatus,
 )
 from finance_app.db import ExactDecimal
 from finance_app.extensions import db
+from finance_app.history import StatusHistory
 from finance_app.money import Money
-from finance_app.states import enum_values, next_status
+from finance_app.states import enum_values
 
 
 def _enum(enum_cls, name: str) -> Enum:
@@ -36,33 +36,10 @@ def _enum(enum_cls, name: str) -> Enum:
 Share = ExactDecimal(4)     # 0.5000 is 50 % of the principal lost
 
 
-class _Stateful:
+class _Stateful(StatusHistory):
     """``apply`` is the only way a status changes: a history row and an audit event."""
-    _table: dict = {}
-    _what = ""
-
-    def apply(self, action, *, actor=None, note: str | None = None
-              ) -> "CompensationStatusChange":
-        new = next_status(self._table, self.status, action, what=self._what)
-        return self._record(action, self.status, new, actor=actor, note=note)
-
-    def start(self, action, status, *, actor=None, note: str | None = None
-              ) -> "CompensationStatusChange":
-        return self._record(action, None, status, actor=actor, note=note)
-
-    def _record(self, action, old, new, *, actor, note) -> "CompensationStatusChange":
-        now = clock.now()
-        change = CompensationStatusChange(
-            subject=self._what, subject_id=self.id, from_status=old.value if old else None,
-            to_status=new.value, action=action.value, actor_user_id=getattr(actor, "id", None),
-            actor_org_id=getattr(actor, "org_id", None), note=(note or None) and note[:1000],
-            at=now)
-        self.status, self.status_changed_at = new, now
-        db.session.add(change)
-        audit.record(f"compensation.{self._what}_{action.value}", actor=actor,
-                     org_id=getattr(actor, "org_id", None) or self.operator_org_id, obj=self,
-                     changes={"from": old, "to": new, "note": note})
-        return change
+    _domain = "compensation"
+    _owner = "operator_org_id"
 
 
 class CompensationStatusChange(db.Model):
@@ -81,6 +58,9 @@ class CompensationStatusChange(db.Model):
     at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (Index("ix_compensation_status_changes_subject", "subject", "subject_id"),)
+
+
+_Stateful._history = CompensationStatusChange
 
 
 class CompensationFund(_Stateful, db.Model):

@@ -20,16 +20,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from finance_app import clock
-from finance_app.audit import services as audit
 from finance_app.db import ExactDecimal
 from finance_app.extensions import db
+from finance_app.history import StatusHistory
 from finance_app.insurance.states import (
     ASSIGNMENT_TRANSITIONS, CLAIM_TRANSITIONS, DECLARATION_TRANSITIONS, LIMIT_TRANSITIONS,
     POLICY_TRANSITIONS, AssignmentStatus, ClaimCause, ClaimStatus, DeclarationMode,
     DeclarationStatus, LimitStatus, PolicyStatus,
 )
 from finance_app.money import Money
-from finance_app.states import enum_values, next_status
+from finance_app.states import enum_values
 
 
 def _enum(enum_cls, name: str) -> Enum:
@@ -41,33 +41,10 @@ Coverage = ExactDecimal(4)     # 0.9000 is 90 %
 PremiumRate = ExactDecimal(6)  # 0.004500 is 0.45 % of the insured amount
 
 
-class _Stateful:
+class _Stateful(StatusHistory):
     """``apply`` is the only way a status changes: a history row and an audit event."""
-    _table: dict = {}
-    _what = ""
-    _subject = ""
-
-    def apply(self, action, *, actor=None, note: str | None = None) -> "InsuranceStatusChange":
-        new = next_status(self._table, self.status, action, what=self._what)
-        return self._record(action, self.status, new, actor=actor, note=note)
-
-    def start(self, action, status, *, actor=None, note: str | None = None
-              ) -> "InsuranceStatusChange":
-        return self._record(action, None, status, actor=actor, note=note)
-
-    def _record(self, action, old, new, *, actor, note) -> "InsuranceStatusChange":
-        now = clock.now()
-        change = InsuranceStatusChange(
-            subject=self._subject, subject_id=self.id, from_status=old.value if old else None,
-            to_status=new.value, action=action.value, actor_user_id=getattr(actor, "id", None),
-            actor_org_id=getattr(actor, "org_id", None), note=(note or None) and note[:1000],
-            at=now)
-        self.status, self.status_changed_at = new, now
-        db.session.add(change)
-        audit.record(f"insurance.{self._subject}_{action.value}", actor=actor,
-                     org_id=getattr(actor, "org_id", None) or self.insurer_org_id, obj=self,
-                     changes={"from": old, "to": new, "note": note})
-        return change
+    _domain = "insurance"
+    _owner = "insurer_org_id"
 
 
 class InsuranceStatusChange(db.Model):
@@ -86,6 +63,9 @@ class InsuranceStatusChange(db.Model):
     at: Mapped[datetime] = mapped_column(default=clock.now)
 
     __table_args__ = (Index("ix_insurance_status_changes_subject", "subject", "subject_id"),)
+
+
+_Stateful._history = InsuranceStatusChange
 
 
 class Policy(_Stateful, db.Model):
