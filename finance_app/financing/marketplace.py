@@ -234,11 +234,13 @@ def _insured_items(sme_org_id: int, ids: Sequence[int] | None, *, today: date,
                    require_verified: bool = True, memo: dict | None = None) -> list[Item]:
     """The SME's receivables as insured receivables: valued at the insured part of what
     the buyer still owes, each with its cover (without ``ids``, only insured ones)."""
-    from finance_app.insurance.queries import cover_for_receivable
+    from finance_app.insurance.queries import cover_for_receivable, insured_receivable_ids
     items = []
-    for base in _receivable_items(sme_org_id, ids, today=today,
-                                  require_verified=require_verified, memo=memo):
-        cover = cover_for_receivable(base.id)
+    bases = _receivable_items(sme_org_id, ids, today=today, require_verified=require_verified,
+                              memo=memo)
+    insured = insured_receivable_ids([b.id for b in bases])   # one query; covers only for those
+    for base in bases:
+        cover = cover_for_receivable(base.id) if base.id in insured else None
         if cover is None and ids is None:
             continue
         label = gettext("Insured receivable of order %(number)s", number=base.ref)

@@ -221,6 +221,17 @@ class Cover:
                 self.remaining_max_liability, self.assigned_bank_org_id)
 
 
+def insured_receivable_ids(receivable_ids) -> set[int]:
+    """Which of these receivables have live cover (a declared, unpaid, insured shipment)."""
+    ids = list(receivable_ids)
+    if not ids:
+        return set()
+    return set(db.session.execute(select(ShipmentDeclaration.receivable_id).where(
+        ShipmentDeclaration.receivable_id.in_(ids),
+        ShipmentDeclaration.status.in_(list(USES_LIMIT)),
+        ShipmentDeclaration.insured_amount > 0)).scalars())
+
+
 def cover_for_receivable(receivable_id: int) -> Cover | None:
     """The live cover of a trade receivable (declared, unpaid, not voided), or None."""
     from finance_app.insurance import services
