@@ -98,6 +98,7 @@ def _append_pending(session: Session) -> None:
         return
     session.flush()  # assigns ids to objects created in this transaction
     head = _lock_head(session)
+    rows = []
     for item in pending:
         obj = item["obj"]
         object_id = item["object_id"]
@@ -110,11 +111,12 @@ def _append_pending(session: Session) -> None:
         digest = content_hash(head.last_hash, event_id, created_at, item["actor_user_id"],
                               item["org_id"], item["action"], item["object_type"],
                               object_id, changes)
-        session.add(AuditEvent(
+        rows.append(dict(
             id=event_id, created_at=created_at, actor_user_id=item["actor_user_id"],
             org_id=item["org_id"], action=item["action"], object_type=item["object_type"],
             object_id=object_id, changes=changes, prev_hash=head.last_hash, hash=digest))
         head.last_event_id, head.last_hash = event_id, digest
+    session.execute(AuditEvent.__table__.insert(), rows)   # one statement for the lot
     session.flush()
 
 

@@ -142,6 +142,18 @@ def active_for(asset_kind: AssetKind | str, asset_id: int) -> Encumbrance | None
         .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
+def active_for_many(asset_kind: AssetKind | str, asset_ids: list[int]
+                    ) -> dict[int, Encumbrance]:
+    """``active_for`` of many assets of one kind with one query: asset id -> its active
+    encumbrance, for those that have one."""
+    kind = _asset(asset_kind, 1)[0]
+    return {e.asset_id: e for e in db.session.execute(
+        select(Encumbrance).where(Encumbrance.asset_kind == kind,
+                                  Encumbrance.asset_id.in_(asset_ids),
+                                  Encumbrance.status == EncumbranceStatus.ACTIVE)
+        .execution_options(populate_existing=True)).scalars()}
+
+
 def history_for(asset_kind: AssetKind | str, asset_id: int) -> list[Encumbrance]:
     """Every encumbrance the asset has had, oldest first."""
     kind, asset_id = _asset(asset_kind, asset_id)

@@ -45,19 +45,42 @@ _BANK = {
 }
 
 
-def loan_account(loan, purpose: str, currency: str | None = None) -> LedgerAccount:
+def _loan_spec(loan, purpose: str, currency: str | None = None) -> ledger.AccountSpec:
     type_, name = _LOAN[purpose]
     currency = currency or loan.currency
-    return ledger.account(owner_kind=OwnerKind.LOAN, org_id=loan.bank_org_id,
-                          owner_id=loan.id, purpose=purpose, currency=currency, type=type_,
-                          name=f"{name.format(id=loan.id)} {currency}")
+    return ledger.AccountSpec(owner_kind=OwnerKind.LOAN, org_id=loan.bank_org_id,
+                              owner_id=loan.id, purpose=purpose, currency=currency,
+                              type=type_, name=f"{name.format(id=loan.id)} {currency}")
+
+
+def _bank_spec(bank_org_id: int, purpose: str, currency: str) -> ledger.AccountSpec:
+    type_, name = _BANK[purpose]
+    return ledger.AccountSpec(owner_kind=OwnerKind.ORGANISATION, org_id=bank_org_id,
+                              purpose=purpose, currency=currency, type=type_,
+                              name=f"{name} {currency}")
+
+
+def loan_account(loan, purpose: str, currency: str | None = None) -> LedgerAccount:
+    spec = _loan_spec(loan, purpose, currency)
+    return ledger.account(owner_kind=spec.owner_kind, org_id=spec.org_id,
+                          owner_id=spec.owner_id, purpose=purpose, currency=spec.currency,
+                          type=spec.type, name=spec.name)
 
 
 def bank_account(bank_org_id: int, purpose: str, currency: str) -> LedgerAccount:
-    type_, name = _BANK[purpose]
-    return ledger.account(owner_kind=OwnerKind.ORGANISATION, org_id=bank_org_id,
-                          purpose=purpose, currency=currency, type=type_,
-                          name=f"{name} {currency}")
+    spec = _bank_spec(bank_org_id, purpose, currency)
+    return ledger.account(owner_kind=spec.owner_kind, org_id=bank_org_id, purpose=purpose,
+                          currency=currency, type=spec.type, name=spec.name)
+
+
+def open_for_loans(loan_purposes, bank_purposes) -> dict[tuple, LedgerAccount]:
+    """The accounts of many loans at once, opened where missing (``ledger.open_accounts``):
+    by ``(loan id, purpose)`` for the ``(loan, purpose)`` pairs of ``loan_purposes``, and
+    by ``(bank org id, purpose, currency)`` for the triples of ``bank_purposes``."""
+    specs = {(loan.id, purpose): _loan_spec(loan, purpose) for loan, purpose in loan_purposes}
+    specs.update({key: _bank_spec(*key) for key in bank_purposes})
+    opened = ledger.open_accounts(specs.values())
+    return {key: opened[spec.ident] for key, spec in specs.items()}
 
 
 def open_facility_accounts(facilities) -> dict[tuple[int, str], LedgerAccount]:
@@ -86,3 +109,4 @@ def facility_account(facility, purpose: str) -> LedgerAccount:
                           owner_id=facility.id, purpose=purpose, currency=currency,
                           type=type_, min_balance=floor,
                           name=f"Facility {facility.id} {name} {currency}")
+

@@ -485,28 +485,83 @@ def bring_up_to_date(loan: Loan, on: date, *, actor: User | None = None) -> list
     """Book what time has made due on ``on``: interest of instalments due by then, penalty
     interest to date; mark instalments overdue or paid; return what changed. The loan is
     locked by the caller."""
-    if loan.status not in LIVE_LOAN_STATUSES:
-        return []
-    rows = instalments(loan, lock=True)
-    allocations = _allocations(loan)
+    return bring_many_up_to_date([loan], on, actor=actor)[loan.id]
+
+
+def bring_many_up_to_date(loans: list[Loan], on: date, *, actor: User | None = None
+                          ) -> dict[int, list[str]]:
+    """``bring_up_to_date`` for many loans at once (locked by the caller): their
+    instalments locked and read, their allocations and accounts looked up, and what they
+    book booked, each with one statement for the whole batch. What changed, by loan id."""
+    done: dict[int, list[str]] = {loan.id: [] for loan in loans}
+    live = [loan for loan in loans if loan.status in LIVE_LOAN_STATUSES]
+    if not live:
+        return done
+    ids = [loan.id for loan in live]
+    rows_of: dict[int, list[Instalment]] = {loan_id: [] for loan_id in ids}
+    for row in db.session.execute(
+            select(Instalment).where(Instalment.loan_id.in_(ids))
+            .order_by(Instalment.loan_id, Instalment.number).with_for_update()
+            .execution_options(populate_existing=True)).scalars():
+        rows_of[row.loan_id].append(row)
+    allocations_of: dict[int, list[Allocation]] = {loan_id: [] for loan_id in ids}
+    for allocation, loan_id in db.session.execute(
+            select(Allocation, Instalment.loan_id).join(
+                Instalment, Instalment.id == Allocation.instalment_id)
+            .where(Instalment.loan_id.in_(ids)).order_by(Allocation.id)):
+        allocations_of[loan_id].append(allocation)
+    accruals: list[_Accrual] = []
+    for loan in live:
+        done[loan.id] = _catch_up(loan, rows_of[loan.id], allocations_of[loan.id], on,
+                                  accruals, actor=actor)
+    books = accounts.open_for_loans(
+        {(a.loan, a.purpose) for a in accruals},
+        {(a.loan.bank_org_id, a.income, a.loan.currency) for a in accruals})
+    requests = [ledger.Request(
+        [ledger.debit(books[(a.loan.id, a.purpose)], a.amount),
+         ledger.credit(books[(a.loan.bank_org_id, a.income, a.loan.currency)], a.amount)],
+        key=a.key, kind=a.kind, org_id=a.loan.bank_org_id, value_date=a.value_date,
+        reference=("loan", a.loan.id), description=a.description) for a in accruals]
+    for outcome in ledger.book_many(requests, actor=actor):
+        if outcome.error is not None:
+            raise outcome.error
+    for loan in live:
+        if "loan defaulted" in done[loan.id]:
+            _rerate(loan.sme_org_id, "default")
+    return done
+
+
+@dataclass(frozen=True)
+class _Accrual:
+    """Interest or penalty interest to book: the loan's ``purpose`` account debited, the
+    bank's ``income`` account credited."""
+    loan: Loan
+    purpose: str
+    income: str
+    amount: Money
+    key: str
+    kind: str
+    description: str
+    value_date: date | None = None
+
+
+def _catch_up(loan: Loan, rows: list[Instalment], allocations: list[Allocation], on: date,
+              accruals: list[_Accrual], *, actor: User | None) -> list[str]:
+    """One loan's part of ``bring_many_up_to_date``: what it books is added to
+    ``accruals``; statuses, alerts and notices are done here."""
     done = []
-    interest_receivable = accounts.loan_account(loan, accounts.INTEREST)
     for row in rows:
         if row.due_date > on:
             break
         if row.status is InstalmentStatus.PENDING and row.interest_recognised == 0:
             recognise = row.interest_due - row.interest_paid
             if recognise > 0:
-                amount = row.money(recognise)
-                ledger.book([ledger.debit(interest_receivable, amount),
-                             ledger.credit(accounts.bank_account(
-                                 loan.bank_org_id, accounts.INTEREST_INCOME, loan.currency),
-                                 amount)],
-                            key=f"loan-{loan.id}-inst-{row.number}-interest",
-                            kind="loan_interest_due", org_id=loan.bank_org_id, actor=actor,
-                            value_date=row.due_date if row.due_date <= on else on,
-                            reference=("loan", loan.id),
-                            description=f"Loan {loan.id} instalment {row.number} interest")
+                accruals.append(_Accrual(
+                    loan, accounts.INTEREST, accounts.INTEREST_INCOME, row.money(recognise),
+                    key=f"loan-{loan.id}-inst-{row.number}-interest",
+                    kind="loan_interest_due",
+                    description=f"Loan {loan.id} instalment {row.number} interest",
+                    value_date=row.due_date if row.due_date <= on else on))
                 row.interest_recognised = recognise
         if row.due_date < on and row.status is InstalmentStatus.PENDING:
             if row.total_left > 0:
@@ -532,17 +587,13 @@ def bring_up_to_date(loan: Loan, on: date, *, actor: User | None = None) -> list
         if row.status is InstalmentStatus.OVERDUE:
             target = _penalty_to(loan, row, allocations, on)
             if target > row.penalty_accrued:
-                amount = row.money(target - row.penalty_accrued)
-                ledger.book([ledger.debit(accounts.loan_account(loan, accounts.PENALTY),
-                                          amount),
-                             ledger.credit(accounts.bank_account(
-                                 loan.bank_org_id, accounts.PENALTY_INCOME, loan.currency),
-                                 amount)],
-                            key=f"loan-{loan.id}-inst-{row.number}-penalty-to-{target}",
-                            kind="loan_penalty_interest", org_id=loan.bank_org_id,
-                            actor=actor, reference=("loan", loan.id),
-                            description=f"Loan {loan.id} instalment {row.number} penalty "
-                                        f"interest to {on.isoformat()}")
+                accruals.append(_Accrual(
+                    loan, accounts.PENALTY, accounts.PENALTY_INCOME,
+                    row.money(target - row.penalty_accrued),
+                    key=f"loan-{loan.id}-inst-{row.number}-penalty-to-{target}",
+                    kind="loan_penalty_interest",
+                    description=f"Loan {loan.id} instalment {row.number} penalty "
+                                f"interest to {on.isoformat()}"))
                 row.penalty_accrued = target
     overdue = [r for r in rows if r.status is InstalmentStatus.OVERDUE]
     if overdue and loan.status is LoanStatus.DISBURSED:
@@ -563,7 +614,6 @@ def bring_up_to_date(loan: Loan, on: date, *, actor: User | None = None) -> list
                 notify(org_id, "financing.loan_defaulted",
                        dedupe_key=f"loan:{loan.id}:defaulted:{org_id}",
                        link=f"/financing/loans/{loan.id}", loan=loan.id, days=late)
-            _rerate(loan.sme_org_id, "default")
     return done
 
 
@@ -848,20 +898,31 @@ def expire_offers(today: date) -> int:
     return len(stale)
 
 
+# Loans brought up to date in one go by the daily job: their instalments are read and
+# locked together and their bookings made with one ledger batch.
+DAILY_BATCH = 500
+
+
 def daily(today: date) -> str:
+    """Every live loan with an instalment due by ``today`` brought up to date. The loans
+    are all locked first, in id order, before anything is booked: a repayment that holds
+    one of them finishes first (the job holds no account it could wait for), and one that
+    comes later waits for the job."""
     expired = expire_offers(today)
     loan_ids = db.session.execute(select(Loan.id).where(
         Loan.status.in_(list(LIVE_LOAN_STATUSES)),
         Loan.id.in_(select(Instalment.loan_id).where(
             Instalment.status != InstalmentStatus.PAID, Instalment.due_date <= today)))
-        .order_by(Loan.id)).scalars().all()
+        .order_by(Loan.id).with_for_update()).scalars().all()
     changed = overdue = defaulted = 0
-    for loan_id in loan_ids:
-        loan = get_loan(loan_id, lock=True)
-        done = bring_up_to_date(loan, today)
-        changed += bool(done)
-        overdue += sum(1 for d in done if d.startswith("instalment"))
-        defaulted += "loan defaulted" in done
+    for start in range(0, len(loan_ids), DAILY_BATCH):
+        batch = db.session.execute(
+            select(Loan).where(Loan.id.in_(loan_ids[start:start + DAILY_BATCH]))
+            .order_by(Loan.id).execution_options(populate_existing=True)).scalars().all()
+        for done in bring_many_up_to_date(list(batch), today).values():
+            changed += bool(done)
+            overdue += sum(1 for d in done if d.startswith("instalment"))
+            defaulted += "loan defaulted" in done
     return (f"{expired} offers expired; {len(loan_ids)} loans with instalments due looked at, "
             f"{changed} changed: {overdue} instalments fell overdue, {defaulted} loans "
             f"defaulted.")

@@ -171,18 +171,25 @@ def _lateness(org_ids, today: date, cny: _Cny) -> dict[int, tuple[Decimal, Decim
                Instalment.status, Instalment.principal_due + Instalment.interest_due)
         .join(Loan, Loan.id == Instalment.loan_id)
         .where(_in(Loan.sme_org_id, org_ids), Instalment.due_date <= today))
-    weight: dict[int, Decimal] = defaultdict(Decimal)
-    weighted: dict[int, Decimal] = defaultdict(Decimal)
-    late: dict[int, int] = defaultdict(int)
+    # summed in minor units by SME and currency, then converted once a currency
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for org_id, currency, due, paid_on, status, units in rows:
         if status is InstalmentStatus.PAID:
             days = max(((paid_on or due) - due).days, 0)
         else:
             days = (today - due).days
-        amount = cny(Decimal(units).scaleb(-minor_units(currency)), currency)
-        weight[org_id] += amount
-        weighted[org_id] += amount * days
-        late[org_id] += days > 0
+        found = sums[(org_id, currency)]
+        found[0] += units
+        found[1] += units * days
+        found[2] += days > 0
+    weight: dict[int, Decimal] = defaultdict(Decimal)
+    weighted: dict[int, Decimal] = defaultdict(Decimal)
+    late: dict[int, int] = defaultdict(int)
+    for (org_id, currency), (units, unit_days, late_count) in sums.items():
+        places = -minor_units(currency)
+        weight[org_id] += cny(Decimal(units).scaleb(places), currency)
+        weighted[org_id] += cny(Decimal(unit_days).scaleb(places), currency)
+        late[org_id] += late_count
     return {k: (weight[k], weighted[k], late[k]) for k in weight}
 
 
@@ -401,18 +408,44 @@ def rate(org_id: int, *, trigger: str = "manual", actor: User | None = None):
 
 
 def rate_all(today: date) -> str:
-    """The daily duty: every filed SME rated for ``today``."""
-    from finance_app.oversight.models import CreditRating
+    """The daily duty: every filed SME rated for ``today``. Unchanged ratings are marked
+    confirmed with one UPDATE, and the changed ones written with one INSERT for the
+    ratings and one for their factors."""
+    from finance_app.oversight.models import CreditRating, RatingFactor
     results = compute(on=today)
-    latest = (select(func.max(CreditRating.id)).group_by(CreditRating.org_id)).subquery()
-    previous = {r.org_id: r for r in db.session.execute(
-        select(CreditRating).where(CreditRating.id.in_(select(latest)))).scalars()}
-    changed = 0
+    latest = select(func.max(CreditRating.id)).group_by(CreditRating.org_id)
+    previous = {row.org_id: row for row in db.session.execute(
+        select(CreditRating.org_id, CreditRating.id, CreditRating.fingerprint,
+               CreditRating.grade, CreditRating.score).where(CreditRating.id.in_(latest)))}
+    confirmed, fresh = [], []
     for org_id, result in results.items():
-        _, new = _store(result, "daily", None, today, previous.get(org_id))
-        changed += new
-    db.session.flush()
-    return f"{len(results)} SMEs rated, {changed} ratings changed"
+        before = previous.get(org_id)
+        if before is not None and before.fingerprint == result.fingerprint():
+            confirmed.append(before.id)
+        else:
+            fresh.append((result, before))
+    table = CreditRating.__table__
+    for start in range(0, len(confirmed), 1000):
+        db.session.execute(table.update().where(
+            table.c.id.in_(confirmed[start:start + 1000])).values(confirmed_on=today))
+    if fresh:
+        now = clock.now()
+        ids = db.session.execute(table.insert().returning(
+            table.c.id, sort_by_parameter_order=True), [
+            dict(org_id=r.org_id, grade=r.grade, score=r.score, trigger="daily",
+                 fingerprint=r.fingerprint(), computed_on=today, confirmed_on=today,
+                 computed_at=now) for r, _ in fresh]).scalars().all()
+        db.session.execute(RatingFactor.__table__.insert(), [
+            dict(rating_id=rating_id, position=i, code=f.code, points=f.points,
+                 value=f.value[:60], params=json.dumps(f.params, sort_keys=True))
+            for rating_id, (r, _) in zip(ids, fresh) for i, f in enumerate(r.factors)])
+        for rating_id, (r, before) in zip(ids, fresh):
+            audit.record("oversight.rating_changed", org_id=r.org_id,
+                         object_type="CreditRating", object_id=rating_id,
+                         changes={"grade": [before.grade if before else None, r.grade],
+                                  "score": [before.score if before else None, r.score],
+                                  "trigger": "daily"})
+    return f"{len(results)} SMEs rated, {len(fresh)} ratings changed"
 
 
 # --------------------------------------------------------------------------- words

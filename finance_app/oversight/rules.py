@@ -114,18 +114,33 @@ def set_thresholds(changes: dict[str, Any], *, actor: User) -> dict[str, Decimal
         if value.as_tuple().exponent < -4:
             raise ValidationFailed(gettext("At most 4 decimals."), field=key)
         checked[key] = value
-    for key, value in checked.items():
+    for key in sorted(checked):
+        value = checked[key]
         if value == current[key]:
             continue
-        row = db.session.get(RiskSetting, key, with_for_update=True)
-        if row is None:
-            row = RiskSetting(key=key)
-            db.session.add(row)
+        row = _locked_setting(key)
+        before = Decimal(row.value)          # as it stands under the lock
+        if value == before:
+            continue
         row.value, row.updated_at, row.updated_by_id = str(value), clock.now(), actor.id
         audit.record("oversight.threshold_changed", actor=actor, object_type="RiskSetting",
-                     object_id=key, changes={"value": [str(current[key]), str(value)]})
+                     object_id=key, changes={"value": [str(before), str(value)]})
     db.session.flush()
     return values()
+
+
+def _locked_setting(key: str) -> RiskSetting:
+    """The threshold's row, locked; made with the default first if it has none (two
+    operators saving it for the first time at once: one makes it, both then take turns)."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(insert(RiskSetting).values(
+        key=key, value=str(SETTINGS[key].default), updated_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["key"]))
+    return db.session.execute(select(RiskSetting).where(RiskSetting.key == key)
+                              .with_for_update().execution_options(populate_existing=True)
+                              ).scalar_one()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -492,14 +492,23 @@ def _pct(ratio: Decimal) -> str:
 
 # --------------------------------------------------------------------------- valuation
 
-def haircut_for(hs_code: str) -> Decimal:
-    """The haircut of the longest HS prefix with a category, else the default."""
+def haircut_for(hs_code: str, categories: dict[str, Decimal] | None = None) -> Decimal:
+    """The haircut of the longest HS prefix with a category, else the default.
+    ``categories``: every category's haircut by prefix, read once by a caller valuing
+    many receipts (else the prefixes are looked up)."""
     prefixes = [hs_code[:n] for n in range(len(hs_code), 1, -1)]
+    if categories is not None:
+        return next((categories[p] for p in prefixes if p in categories), DEFAULT_HAIRCUT)
     found = db.session.execute(select(GoodsCategory.hs_prefix, GoodsCategory.haircut).where(
         GoodsCategory.hs_prefix.in_(prefixes))).all()
     if not found:
         return DEFAULT_HAIRCUT
     return max(found, key=lambda row: len(row[0]))[1]
+
+
+def _categories() -> dict[str, Decimal]:
+    return {prefix: haircut for prefix, haircut in db.session.execute(
+        select(GoodsCategory.hs_prefix, GoodsCategory.haircut))}
 
 
 @dataclass(frozen=True)
@@ -513,10 +522,13 @@ class Ltv:
 
 
 def loan_to_value(receipt: WarehouseReceipt, principal: Money | Encumbrance,
-                  value: Money | None = None) -> Ltv:
+                  value: Money | None = None, *, haircut: Decimal | None = None,
+                  rate=None) -> Ltv:
     """Outstanding principal / (current value less haircut), in the principal's currency
     through the ledger's exchange rates (a missing rate is an error, never a guess).
-    ``value``: another value than the receipt's (what a partial release would leave)."""
+    ``value``: another value than the receipt's (what a partial release would leave).
+    ``haircut`` and ``rate`` (a function of base and quote giving today's quote): what a
+    caller valuing many receipts has already found."""
     if isinstance(principal, Encumbrance):
         principal = principal.secured
     if principal is None:
@@ -524,11 +536,12 @@ def loan_to_value(receipt: WarehouseReceipt, principal: Money | Encumbrance,
     value, note = value or receipt.value, None
     if value.currency != principal.currency:
         from finance_app.ledger.rates import find_rate
-        quote = find_rate(value.currency, principal.currency, clock.today())
+        quote = rate(value.currency, principal.currency) if rate is not None \
+            else find_rate(value.currency, principal.currency, clock.today())
         with localcontext(prec=60):
             value = round_exact(value.amount * quote.rate, principal.currency, ROUND_HALF_UP)
         note = f"1 {quote.base} = {quote.rate.normalize():f} {quote.quote} ({quote.rate_date})"
-    haircut = haircut_for(receipt.hs_code)
+    haircut = haircut_for(receipt.hs_code) if haircut is None else haircut
     with localcontext(prec=60):
         net = round_exact(value.amount * (1 - haircut), principal.currency, ROUND_HALF_UP)
     if net.amount <= 0:
@@ -576,9 +589,16 @@ def evaluate_pledge(receipt: WarehouseReceipt, *, actor: User | None = None,
     terms = _terms(encumbrance)
     if terms is None:
         return None
-    today = today or clock.today()
-    ltv = loan_to_value(receipt, encumbrance)
-    call = _live_call(encumbrance)
+    return _evaluate(receipt, encumbrance, terms, _live_call(encumbrance),
+                     loan_to_value(receipt, encumbrance), actor=actor,
+                     today=today or clock.today())
+
+
+def _evaluate(receipt: WarehouseReceipt, encumbrance: Encumbrance, terms: PledgeTerms,
+              call: MarginCall | None, ltv: Ltv, *, actor: User | None, today: date
+              ) -> MarginCall | None:
+    """``evaluate_pledge`` on what was looked up: the pledge, its terms, its live call
+    (locked) and its LTV."""
     link = f"/warehouse/receipts/{receipt.id}"
     if call is None:
         if ltv.ratio <= terms.margin_call_ltv:
@@ -1101,6 +1121,29 @@ def verify(code: str | None) -> Verification:
 
 # --------------------------------------------------------------------------- daily
 
+# Pledged receipts the daily job values in one go (their pledges, terms and calls read
+# with one query each).
+DAILY_BATCH = 1000
+
+
+def _pledges(receipt_ids: list[int]):
+    """(receipt, active pledge, terms, live call locked) for those of ``receipt_ids``
+    with an active pledge under terms, in receipt id order."""
+    receipts = {r.id: r for r in db.session.execute(select(WarehouseReceipt).where(
+        WarehouseReceipt.id.in_(receipt_ids))).scalars()}
+    pledges = registry.active_for_many(AssetKind.WAREHOUSE_RECEIPT, receipt_ids)
+    ids = [e.id for e in pledges.values()]
+    terms = {t.encumbrance_id: t for t in db.session.execute(select(PledgeTerms).where(
+        PledgeTerms.encumbrance_id.in_(ids))).scalars()}
+    calls = {c.encumbrance_id: c for c in db.session.execute(select(MarginCall).where(
+        MarginCall.encumbrance_id.in_(ids), MarginCall.status != MarginCallStatus.CLOSED)
+        .order_by(MarginCall.id).with_for_update()).scalars()}
+    for receipt_id in receipt_ids:
+        pledge = pledges.get(receipt_id)
+        if pledge is not None and pledge.id in terms and receipt_id in receipts:
+            yield receipts[receipt_id], pledge, terms[pledge.id], calls.get(pledge.id)
+
+
 def daily(today: date) -> str:
     """Expire free receipts past their expiry date, apply prices that start today, and
     look at every pledged receipt's LTV (escalating calls whose cure period has passed)."""
@@ -1119,10 +1162,24 @@ def daily(today: date) -> str:
             GoodsPrice.valid_from == today)).scalars():
         revalued += revalue_goods(price, actor=None, today=today)
     calls = 0
-    for receipt in db.session.execute(select(WarehouseReceipt).where(
-            WarehouseReceipt.status == ReceiptStatus.PLEDGED)).scalars():
-        if evaluate_pledge(receipt, today=today) is not None:
-            calls += 1
+    pledged = db.session.execute(select(WarehouseReceipt.id).where(
+        WarehouseReceipt.status == ReceiptStatus.PLEDGED).order_by(WarehouseReceipt.id)
+    ).scalars().all()
+    categories, quotes = _categories(), {}
+
+    def rate(base: str, quote: str):
+        if (base, quote) not in quotes:
+            from finance_app.ledger.rates import find_rate
+            quotes[(base, quote)] = find_rate(base, quote, clock.today())
+        return quotes[(base, quote)]
+
+    for start in range(0, len(pledged), DAILY_BATCH):
+        for receipt, encumbrance, terms, call in _pledges(pledged[start:start + DAILY_BATCH]):
+            ltv = loan_to_value(receipt, encumbrance, rate=rate,
+                                haircut=haircut_for(receipt.hs_code, categories))
+            if _evaluate(receipt, encumbrance, terms, call, ltv, actor=None,
+                         today=today) is not None:
+                calls += 1
     overdue = db.session.execute(select(WarehouseReceipt.id).where(
         WarehouseReceipt.status == ReceiptStatus.PLEDGED,
         WarehouseReceipt.expiry_date <= today)).all()

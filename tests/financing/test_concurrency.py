@@ -214,3 +214,52 @@ def test_the_daily_job_run_twice_at_once_books_penalties_once(app, world):
         assert count(RiskAlert) == 1
     finally:
         clock.reset()
+
+
+def test_the_daily_job_and_repayments_of_its_loans_at_once_book_each_penalty_once(
+        app, world, monkeypatch):
+    """Six overdue loans: the daily job (two loans a batch) runs while the SME's full
+    repayments of every one are confirmed at the same moment. Nothing deadlocks or fails,
+    each loan's penalty to date is booked once, by one side or the other, and every loan
+    closes."""
+    monkeypatch.setattr(loans, "DAILY_BATCH", 2)
+    product = make_product(world["bank"])
+    made = []
+    for n in range(6):
+        rec = receivable(f"B2B-RUSH-{n}", amount="10000.00")
+        request = request_for(world, [product], [("receivable", rec.id)], amount="5000.00",
+                              tenor=30)
+        decision = offer(world, request, "bank", amount="5000.00", tenor=30)
+        loan = loans.accept_offer(decision.id, actor=world["sme"])
+        db.session.commit()
+        loans.disburse(loan.id, actor=world["bank"], reference=f"HX-DISB-RUSH-{n}")
+        db.session.commit()
+        made.append(loan.id)
+    clock.advance(timedelta(days=33))
+    try:
+        records = []
+        for n, loan_id in enumerate(made):
+            owed = loans.position(db.session.get(Loan, loan_id)).total
+            records.append(loans.start_repayment(loan_id, actor=world["sme"], amount=owed,
+                                                 key=f"rush-{n}").settlement_record_id)
+            db.session.commit()
+        bank_id = world["bank"].id
+        db.session.remove()
+
+        def work(n: int):
+            if n == 0:
+                return daily.run()
+            if n <= len(records):
+                settlement.confirm_transfer(records[n - 1], reference=f"SME-RUSH-{n}",
+                                            actor=db.session.get(User, bank_id))
+            return n
+
+        results, errors = run_together(app, work)
+        assert errors == []
+        assert not any("FAILED" in line for line in results[0])
+        assert [db.session.get(Loan, i).status for i in made] == [LoanStatus.REPAID] * 6
+        assert count(LedgerTransaction, LedgerTransaction.kind == "loan_penalty_interest") == 6
+        assert count(LedgerTransaction, LedgerTransaction.kind == "loan_interest_due") == 6
+        assert count(LedgerTransaction, LedgerTransaction.kind == "loan_repayment") == 6
+    finally:
+        clock.reset()

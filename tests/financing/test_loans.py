@@ -428,6 +428,42 @@ def test_an_unpaid_instalment_goes_overdue_accrues_penalty_once_a_day_and_defaul
     assert_ledger_matches(loan)
 
 
+def test_the_daily_job_brings_loans_up_to_date_in_batches_at_two_banks(world, monkeypatch):
+    monkeypatch.setattr(loans, "DAILY_BATCH", 2)       # 4 loans: two batches
+    made = [disbursed_loan(world, amount=amount, rate="0.072000", tenor=30, bank=bank,
+                           name=f"receivables {amount}")[0]
+            for amount, bank in (("6000.00", "bank"), ("6100.00", "bank"),
+                                 ("6200.00", "bank2"), ("6300.00", "bank"))]
+    move_days(31)
+    line = daily.run()[[*daily.DUTIES].index("financing")]
+    assert "4 loans with instalments due looked at, 4 changed: 4 instalments fell overdue" \
+        in line
+    # one day late on principal + 30 days' interest at 18 % / 360, worked out by hand:
+    # 6036.00, 6136.60, 6237.20 and 6337.80 -> 3.018, 3.0683, 3.1186, 3.1689
+    for loan, penalty in zip(made, (302, 307, 312, 317)):
+        db.session.refresh(loan)
+        row = queries.schedule(loan)[0]
+        assert (loan.status, row.status, row.penalty_accrued) == (
+            LoanStatus.OVERDUE, InstalmentStatus.OVERDUE, penalty)
+        assert_ledger_matches(loan)
+    kinds = lambda kind: count(LedgerTransaction, LedgerTransaction.kind == kind)  # noqa
+    assert (kinds("loan_interest_due"), kinds("loan_penalty_interest")) == (4, 4)
+    assert count(RiskAlert, RiskAlert.rule == "instalment_overdue") == 4
+    entries = count(LedgerEntry)
+    db.session.execute(daily.DailyRun.__table__.delete())
+    db.session.commit()
+    daily.run()                                    # again the same day: nothing more
+    assert count(LedgerEntry) == entries
+    move_days(1)
+    daily.run()
+    assert (kinds("loan_interest_due"), kinds("loan_penalty_interest")) == (4, 8)
+    for loan in made:
+        assert_ledger_matches(loan)
+    income = ledger.balance(accounts.bank_account(world["bank"].org_id,
+                                                  accounts.PENALTY_INCOME, "USD"))
+    assert income == Money(Decimal("18.52"), "USD")   # 2 days of 3.02, 3.07 and 3.17
+
+
 def test_paying_what_is_late_cures_an_overdue_loan(world):
     loan, _ = disbursed_loan(world, amount="6000.00", rate="0.060000", tenor=90,
                              repayment_type="equal_instalments")

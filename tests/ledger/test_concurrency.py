@@ -171,3 +171,20 @@ def test_concurrent_batches_over_the_same_accounts_never_deadlock(app):
             LedgerEntry.account_id == account_id).order_by(LedgerEntry.sequence)).scalars().all()
         assert [e.sequence for e in entries] == list(range(1, len(entries) + 1))
         assert account.balance == sum(e.amount for e in entries) == 0
+
+
+def test_accounts_opened_at_once_by_twenty_requests_exist_once(app):
+    """Twenty requests open the same fifty accounts at the same moment: each gets the same
+    fifty, and there are fifty."""
+    specs = [ledger.AccountSpec(owner_kind=OwnerKind.LOAN, purpose="loan_penalty",
+                                currency="USD", type=AccountType.ASSET, owner_id=n)
+             for n in range(1, 51)]
+
+    def open_them(n: int):
+        found = ledger.open_accounts(specs[n % 7:] + specs[:n % 7])
+        return sorted(a.id for a in found.values())
+
+    results, errors = run_together(app, open_them)
+    assert errors == []
+    assert all(r == results[0] for r in results) and len(results[0]) == 50
+    assert count(LedgerAccount) == 50

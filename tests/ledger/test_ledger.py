@@ -333,3 +333,29 @@ def test_a_retry_is_answered_even_when_its_floor_no_longer_allows_it(books):
     with pytest.raises(ledger.InsufficientFunds):
         ledger.book([ledger.debit(client_money, M("10.00")), ledger.credit(cash, M("10.00"))],
                     key="out-2", kind="withdrawal")
+
+
+def test_many_accounts_are_opened_at_once_and_found_again(app):
+    def spec(owner_id, purpose="loan_penalty", currency="USD"):
+        return ledger.AccountSpec(owner_kind=OwnerKind.LOAN, purpose=purpose,
+                                  currency=currency, type=AccountType.ASSET,
+                                  owner_id=owner_id, name=f"Loan {owner_id} {purpose}")
+    before = ledger.account(owner_kind=OwnerKind.LOAN, purpose="loan_penalty", currency="USD",
+                            type=AccountType.ASSET, owner_id=1)
+    db.session.commit()
+    wanted = [spec(1), spec(2), spec(2, "loan_interest"), spec(3, currency="EUR"), spec(2)]
+    opened = ledger.open_accounts(wanted)
+    db.session.commit()
+    assert len(opened) == 4 and count(LedgerAccount) == 4
+    assert opened[spec(1).ident].id == before.id                # found, not opened again
+    assert opened[spec(3, currency="EUR").ident].currency == "EUR"
+    assert opened[spec(2, "loan_interest").ident].name == "Loan 2 loan_interest"
+    assert opened[spec(2).ident].balance == 0 and opened[spec(2).ident].owner_id == 2
+    # they book like any account, and asking again opens nothing
+    ledger.book([ledger.debit(opened[spec(2).ident], M("1.00", "USD")),
+                 ledger.credit(opened[spec(1).ident], M("1.00", "USD"))], key="k", kind="t")
+    again = ledger.open_accounts(wanted)
+    assert count(LedgerAccount) == 4 and {a.id for a in again.values()} == {
+        a.id for a in opened.values()}
+    with pytest.raises(ValidationFailed):
+        ledger.open_accounts([spec(4, currency="XYZ")])

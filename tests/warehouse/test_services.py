@@ -396,6 +396,44 @@ def test_the_daily_run_expires_free_receipts_once_and_keeps_pledged_ones(world, 
     assert count(ReceiptStatusChange, ReceiptStatusChange.action == ReceiptAction.EXPIRE) == 1
 
 
+def test_the_daily_run_values_every_pledge_in_batches_at_the_days_rate(world, offered,
+                                                                      monkeypatch):
+    """Three pledged receipts, valued one batch at a time: a new EUR/USD rate takes the
+    EUR pledge above its margin-call LTV, and only that one gets a call."""
+    from finance_app.ledger import rates
+    monkeypatch.setattr(services, "DAILY_BATCH", 1)
+    rates.enter_rate("EUR", "USD", Decimal("1.0800"), clock.today(), actor=world["platform"])
+    db.session.commit()
+    received = []
+    for _ in range(2):
+        made = services.issue_receipt(actor=world["operator"],
+                                      warehouse_id=world["warehouse"].id,
+                                      depositor_org_id=world["sme"].org_id, goods=goods(),
+                                      expiry_date=clock.today() + timedelta(days=180))
+        services.offer_to_banks(made.id, [world["bank"].org_id], actor=world["sme"])
+        received.append(made)
+    db.session.commit()
+    # 15,000 EUR against 30,960 USD / 1.08 = 28,666.67 EUR less 30 %: LTV 0.7475
+    services.pledge_receipt(offered.id, actor=world["bank"],
+                            principal=Money(Decimal("15000.00"), "EUR"),
+                            max_ltv=Decimal("0.7500"), margin_call_ltv=Decimal("0.8000"),
+                            liquidation_ltv=Decimal("0.9000"), cure_days=5)
+    for made in received:
+        pledge(world, made, principal="15000.00")                  # USD: LTV 0.6921
+    db.session.commit()
+    with clock.frozen_at(clock.now() + timedelta(days=1)):
+        rates.enter_rate("EUR", "USD", Decimal("1.2000"), clock.today(),
+                         actor=world["platform"])
+        db.session.commit()
+        lines = daily.run(clock.today())
+    assert "warehouse: 0 receipts expired, 0 revalued, 1 margin calls live" in [
+        line[:62] for line in lines]
+    call = db.session.execute(select(MarginCall)).scalar_one()
+    # 30,960 / 1.20 = 25,800.00 EUR less 30 % = 18,060.00: 15,000 / 18,060 = 0.8306
+    assert (call.receipt_id, call.ltv_at_open) == (offered.id, Decimal("0.8306"))
+    assert call.status is MarginCallStatus.OPEN
+
+
 def test_another_operator_cannot_touch_the_receipt(world, receipt):
     from tests.factories import make_org_user
     from finance_app.accounts.states import OrgKind, Role
