@@ -107,6 +107,10 @@ class TestConfig(Config):
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    # Everything loaded at start (modules, the ORM's and the catalogues' objects) is moved
+    # out of the garbage collector's sight: a full collection then looks only at what
+    # requests made, instead of pausing a request for the whole heap (about 0.2 s).
+    GC_FREEZE = True
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"

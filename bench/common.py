@@ -60,6 +60,7 @@ def make_app(url: str):
         SQLALCHEMY_DATABASE_URI = url
         SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         RATELIMIT_ENABLED = False
+        GC_FREEZE = True          # as in production
 
     return create_app(BenchConfig)
 

@@ -803,7 +803,8 @@ def fill_financing(w: Writer, sizes: Sizes, products: list[Product], receipts_ro
                     None if offer else "insufficient_collateral",
                     None if offer else "The collateral does not cover the amount asked.",
                     officer(b), at, approver(b) if approved else None,
-                    approved_at if approved else None, accepted_at))
+                    approved_at if approved else None, accepted_at,
+                    round((approved_at - created).total_seconds()) if approved else None))
                 return ident
 
             h = (target_id * 2654435761) % 100
@@ -856,7 +857,7 @@ def fill_financing(w: Writer, sizes: Sizes, products: list[Product], receipts_ro
     w.rows("financing_decisions", "id, request_id, target_id, bank_org_id, kind, status, "
            "amount, currency, annual_rate, tenor_days, fees_amount, conditions, expiry_date, "
            "reason_codes, reason_text, prepared_by_id, prepared_at, approved_by_id, "
-           "approved_at, accepted_at", decisions)
+           "approved_at, accepted_at, seconds_to_decision", decisions)
     w.rows("financing_loans", "id, decision_id, request_id, product_id, bank_org_id, "
            "sme_org_id, principal_amount, currency, annual_rate, day_count, tenor_days, "
            "fees_amount, repayment_type, penalty_rate, default_after_days, status, "

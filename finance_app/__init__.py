@@ -40,6 +40,10 @@ def create_app(config: type[Config] | Config | str | None = None) -> Flask:
         logging.basicConfig(level=logging.INFO)
         # WeasyPrint reports every layout step at INFO; only its warnings matter here.
         logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    if app.config.get("GC_FREEZE"):
+        import gc
+        gc.collect()
+        gc.freeze()
     return app
 
 

@@ -313,6 +313,8 @@ def approve(decision_id: int, *, actor: User) -> Decision:
                 code="above_eligible_amount")
     decision.apply(OfferAction.APPROVE, actor=actor)
     decision.approved_by_id, decision.approved_at = actor.id, clock.now()
+    decision.seconds_to_decision = round((decision.approved_at - request.created_at)
+                                         .total_seconds())
     db.session.flush()
     bank = db.session.get(Organisation, decision.bank_org_id)
     if decision.kind is DecisionKind.OFFER:

@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Mapping
 
 from flask_babel import gettext
-from sqlalchemy import Date, Float, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 
 from finance_app import authz, clock
 from finance_app.accounts.models import Organisation
@@ -135,12 +135,6 @@ def _day_of(column):
     if _dialect() == "sqlite":
         return func.date(column, "+8 hours", type_=Date)
     return cast(column + literal_column("interval '8 hours'"), Date)
-
-
-def _seconds_between(later, earlier):
-    if _dialect() == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 86400
-    return func.date_part("epoch", later - earlier, type_=Float)   # float8, as SQLite's
 
 
 def _in_period(day, f: Filters) -> list:
@@ -336,12 +330,13 @@ def _currency_row(currency: str) -> dict:
 
 
 def _decision_times(f: Filters) -> tuple[Decimal | None, Decimal | None, int]:
-    """Median and mean hours from a request to each bank's approved decision on it."""
-    seconds = _seconds_between(Decision.approved_at, FinancingRequest.created_at)
-    where = [Decision.approved_at.is_not(None), *_during(Decision.approved_at, f),
-             *_in_zone(FinancingRequest.sme_org_id, f)]
-    base = select(seconds.label("s")).select_from(Decision).join(
-        FinancingRequest, FinancingRequest.id == Decision.request_id).where(*where)
+    """Median and mean hours from a request to each bank's approved decision on it (kept
+    on the decision when approved; the request is read only for its SME's area)."""
+    where = [Decision.approved_at.is_not(None), *_during(Decision.approved_at, f)]
+    base = select(Decision.seconds_to_decision.label("s")).where(*where)
+    if f.zone is not None:
+        base = base.join(FinancingRequest, FinancingRequest.id == Decision.request_id).where(
+            *_in_zone(FinancingRequest.sme_org_id, f))
     values = base.subquery().c.s
     if _dialect() == "postgresql":              # one pass over the decisions for all three
         count, mean, median = db.session.execute(select(
@@ -430,8 +425,11 @@ def loan_quality(f: Filters, fx: CnyRates) -> dict:
     left = Instalment.principal_due - Instalment.principal_paid
     oldest_overdue = func.min(case((Instalment.status == InstalmentStatus.OVERDUE.value,
                                     Instalment.overdue_since)))
+    # a live loan owes only on its unpaid instalments (the open-instalment index finds them)
     per_loan = (select(Instalment.loan_id.label("loan_id"), func.sum(left).label("left"),
                        oldest_overdue.label("since"))
+                .where(Instalment.status.in_([InstalmentStatus.PENDING.value,
+                                              InstalmentStatus.OVERDUE.value]))
                 .group_by(Instalment.loan_id).subquery())
     npl = or_(Loan.status == LoanStatus.DEFAULTED.value,
               per_loan.c.since <= today - timedelta(days=NPL_DAYS))

@@ -56,10 +56,28 @@ def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "x" * 32)
     monkeypatch.setenv("DATABASE_URL", "sqlite://")
     config = ProductionConfig()
-    assert config.SESSION_COOKIE_SECURE and config.SESSION_COOKIE_HTTPONLY
+    assert config.SESSION_COOKIE_SECURE and config.SESSION_COOKIE_HTTPONLY and config.GC_FREEZE
     monkeypatch.delenv("SECRET_KEY")
     with pytest.raises(KeyError):
         ProductionConfig()
+
+
+def test_a_production_app_keeps_what_it_loaded_at_start_out_of_the_collectors_way():
+    import gc
+
+    from config import TestConfig
+    from finance_app import create_app
+
+    class Frozen(TestConfig):
+        GC_FREEZE = True
+    gc.unfreeze()
+    try:
+        create_app(TestConfig)
+        assert gc.get_freeze_count() == 0
+        create_app(Frozen)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
 
 
 def test_idle_timeout_ends_the_session(client, app):
