@@ -411,7 +411,12 @@ def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
     if order_ids:
         verdicts = {v.order_id: v for v in db.session.execute(select(MatchVerdict).where(
             MatchVerdict.order_id.in_(order_ids))).scalars()}
+    from finance_app.insurance.queries import cover_for_receivable, insured_receivable_ids
     from finance_app.trade.services import verdict_reasons
+    # one query says which receivables have cover; only those are looked up
+    insured = insured_receivable_ids(
+        c.asset_id for c in request.collateral
+        if c.asset_kind in (AssetKind.RECEIVABLE, AssetKind.INSURED_RECEIVABLE))
     evidence = []
     for c in request.collateral:
         item = items.get(c.asset_id) or marketplace.Item(c.asset_kind, c.asset_id, c.label,
@@ -434,8 +439,8 @@ def evidence_pack(target_id: int, *, actor: User) -> EvidencePack:
             row.receipt = db.session.get(WarehouseReceipt, c.asset_id)
             row.insured = bool(row.receipt and row.receipt.insured)
         elif c.asset_kind in (AssetKind.RECEIVABLE, AssetKind.INSURED_RECEIVABLE):
-            from finance_app.insurance.queries import cover_for_receivable
-            cover = item.cover if item.cover is not None else cover_for_receivable(c.asset_id)
+            cover = item.cover if item.cover is not None else \
+                cover_for_receivable(c.asset_id) if c.asset_id in insured else None
             if cover is not None:
                 row.insured = True
                 if cover.assigned_bank_org_id == actor.org_id:
