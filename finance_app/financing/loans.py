@@ -563,6 +563,7 @@ def _catch_up(loan: Loan, rows: list[Instalment], allocations: list[Allocation],
                     description=f"Loan {loan.id} instalment {row.number} interest",
                     value_date=row.due_date if row.due_date <= on else on))
                 row.interest_recognised = recognise
+                done.append(f"interest of instalment {row.number} booked")
         if row.due_date < on and row.status is InstalmentStatus.PENDING:
             if row.total_left > 0:
                 row.apply(InstalmentAction.FALL_OVERDUE, actor=actor)
@@ -595,6 +596,7 @@ def _catch_up(loan: Loan, rows: list[Instalment], allocations: list[Allocation],
                     description=f"Loan {loan.id} instalment {row.number} penalty "
                                 f"interest to {on.isoformat()}"))
                 row.penalty_accrued = target
+                done.append(f"penalty interest of instalment {row.number} booked")
     overdue = [r for r in rows if r.status is InstalmentStatus.OVERDUE]
     if overdue and loan.status is LoanStatus.DISBURSED:
         loan.apply(LoanAction.FALL_OVERDUE, actor=actor)
@@ -914,18 +916,21 @@ def daily(today: date) -> str:
         Loan.id.in_(select(Instalment.loan_id).where(
             Instalment.status != InstalmentStatus.PAID, Instalment.due_date <= today)))
         .order_by(Loan.id).with_for_update()).scalars().all()
-    changed = overdue = defaulted = 0
+    changed = overdue = defaulted = interest = penalty = 0
     for start in range(0, len(loan_ids), DAILY_BATCH):
         batch = db.session.execute(
             select(Loan).where(Loan.id.in_(loan_ids[start:start + DAILY_BATCH]))
             .order_by(Loan.id).execution_options(populate_existing=True)).scalars().all()
         for done in bring_many_up_to_date(list(batch), today).values():
-            changed += bool(done)
-            overdue += sum(1 for d in done if d.startswith("instalment"))
-            defaulted += "loan defaulted" in done
-    return (f"{expired} offers expired; {len(loan_ids)} loans with instalments due looked at, "
-            f"{changed} changed: {overdue} instalments fell overdue, {defaulted} loans "
-            f"defaulted.")
+            statuses = [d for d in done if not d.endswith(" booked")]
+            changed += bool(statuses)
+            overdue += sum(1 for d in statuses if d.startswith("instalment"))
+            defaulted += "loan defaulted" in statuses
+            interest += sum(1 for d in done if d.startswith("interest of"))
+            penalty += sum(1 for d in done if d.startswith("penalty interest of"))
+    return (f"{expired} offers expired; {len(loan_ids)} loans with instalments due looked at "
+            f"({interest} interest and {penalty} penalty interest bookings), {changed} "
+            f"changed: {overdue} instalments fell overdue, {defaulted} loans defaulted.")
 
 
 def _register() -> None:

@@ -394,28 +394,30 @@ def buyer_concentration(today: date, th: dict[str, Decimal]) -> int:
     from finance_app.trade.models import Receivable, ReceivableStatus
     rows = db.session.execute(
         select(ShipmentDeclaration.insured_org_id, BuyerLimit.id, BuyerLimit.buyer_name,
-               BuyerLimit.currency, func.sum(ShipmentDeclaration.limit_used_amount))
+               BuyerLimit.currency, BuyerLimit.insurer_org_id,
+               func.sum(ShipmentDeclaration.limit_used_amount))
         .join(BuyerLimit, BuyerLimit.id == ShipmentDeclaration.buyer_limit_id)
         .join(Receivable, Receivable.id == ShipmentDeclaration.receivable_id)
         .where(ShipmentDeclaration.status.in_(list(USES_LIMIT)),
                Receivable.status == ReceivableStatus.OPEN,
                ShipmentDeclaration.limit_used_amount > 0)
         .group_by(ShipmentDeclaration.insured_org_id, BuyerLimit.id, BuyerLimit.buyer_name,
-                  BuyerLimit.currency))
+                  BuyerLimit.currency, BuyerLimit.insurer_org_id))
     exposure: dict[tuple[int, str], list] = defaultdict(list)
-    for org_id, limit_id, buyer, currency, units in rows:
-        exposure[(org_id, currency)].append((limit_id, buyer, int(units)))
+    for org_id, limit_id, buyer, currency, insurer_id, units in rows:
+        exposure[(org_id, currency)].append((limit_id, buyer, insurer_id, int(units)))
     raised = 0
     for (org_id, currency), buyers in exposure.items():
-        total = sum(units for _, _, units in buyers)
+        total = sum(units for *_, units in buyers)
         if len(buyers) < 2:
             continue        # one insured buyer: nothing to compare it with
-        for limit_id, buyer, units in buyers:
+        for limit_id, buyer, insurer_id, units in buyers:
             share = Decimal(units) / Decimal(total)
             if share <= th["concentration_max_share"]:
                 continue
             raised += raise_alert(
                 "buyer_concentration", severity=Severity.MEDIUM, subject_org_id=org_id,
+                party_org_id=insurer_id,      # the insurer of the buyer's limit
                 message=gettext("%(buyer)s holds %(share)s of the insured exposure in "
                                 "%(currency)s.", buyer=buyer, share=f"{share * 100:.1f}%",
                                 currency=currency),

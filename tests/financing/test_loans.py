@@ -436,8 +436,8 @@ def test_the_daily_job_brings_loans_up_to_date_in_batches_at_two_banks(world, mo
                                  ("6200.00", "bank2"), ("6300.00", "bank"))]
     move_days(31)
     line = daily.run()[[*daily.DUTIES].index("financing")]
-    assert "4 loans with instalments due looked at, 4 changed: 4 instalments fell overdue" \
-        in line
+    assert ("4 loans with instalments due looked at (4 interest and 4 penalty interest "
+            "bookings), 4 changed: 4 instalments fell overdue") in line
     # one day late on principal + 30 days' interest at 18 % / 360, worked out by hand:
     # 6036.00, 6136.60, 6237.20 and 6337.80 -> 3.018, 3.0683, 3.1186, 3.1689
     for loan, penalty in zip(made, (302, 307, 312, 317)):
@@ -455,7 +455,8 @@ def test_the_daily_job_brings_loans_up_to_date_in_batches_at_two_banks(world, mo
     daily.run()                                    # again the same day: nothing more
     assert count(LedgerEntry) == entries
     move_days(1)
-    daily.run()
+    line = daily.run()[[*daily.DUTIES].index("financing")]
+    assert "(0 interest and 4 penalty interest bookings), 0 changed" in line
     assert (kinds("loan_interest_due"), kinds("loan_penalty_interest")) == (4, 8)
     for loan in made:
         assert_ledger_matches(loan)

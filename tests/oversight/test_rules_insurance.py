@@ -1,12 +1,17 @@
 """The concentration rule: one buyer above the set share of an SME's insured exposure."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from finance_app import clock
+from finance_app.accounts.states import OrgKind, Role
+from finance_app.errors import NotFound
 from finance_app.extensions import db
 from finance_app.oversight import rules, services
 from finance_app.oversight.models import RiskAlert
+from finance_app.oversight.states import AlertStatus
+from tests.factories import make_org_user
 from tests.insurance.conftest import approved_limit, declare, policy, shipped, world  # noqa: F401
 
 
@@ -27,6 +32,16 @@ def test_one_buyer_above_the_share_of_insured_exposure(world, policy):
     assert alert.subject_org_id == world["sme"].org_id and alert.object_id == big.id
     assert services.evidence_of(alert)["share"] == "0.7000"
     assert "Comercial Paulista" in alert.message
+    # the insurer of the limit is the party: it sees the alert and handles it; another
+    # insurer sees nothing
+    assert alert.party_org_id == world["insurer"].org_id
+    assert services.get_alert(alert.id, actor=world["insurer"]).id == alert.id
+    other = make_org_user(OrgKind.INSURER, roles=(Role.OFFICER, Role.APPROVER))
+    with pytest.raises(NotFound):
+        services.get_alert(alert.id, actor=other)
+    services.acknowledge(alert.id, actor=world["insurer"])
+    db.session.commit()
+    assert db.session.get(RiskAlert, alert.id).status is AlertStatus.ACKNOWLEDGED
 
 
 def test_exposure_spread_below_the_share_raises_nothing(world, policy):
