@@ -497,12 +497,12 @@ def explain(factor) -> str:
         if not p.get("instalments", 1):
             text = gettext("No instalment has fallen due yet.")
         else:
-            text = gettext("On average %(days)s days late, weighted by amount; %(late)s "
-                           "instalments were late.", days=p["days"], late=p["late"])
+            text = gettext("On average %(days)s days late, weighted by amount; instalments "
+                           "paid or due late: %(late)s.", days=p["days"], late=p["late"])
     elif factor.code == "defaults":
-        text = gettext("%(n)s loans in default.", n=p.get("count", 0))
+        text = gettext("Loans in default: %(n)s.", n=p.get("count", 0))
     elif factor.code == "claims":
-        text = gettext("%(paid)s claims paid on its buyers, %(pending)s being assessed.",
+        text = gettext("Claims paid on its buyers: %(paid)s; being assessed: %(pending)s.",
                        paid=p.get("paid", 0), pending=p.get("pending", 0))
     elif factor.code == "alerts":
         text = gettext("%(severe)s severe and %(high)s high risk alerts are open.",
