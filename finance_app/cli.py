@@ -20,7 +20,12 @@ def register(app: Flask) -> None:
                   help="The business date (today by default).")
     def run_daily(on) -> None:
         """Run every daily duty once for the business date (safe to run twice)."""
-        from finance_app import daily
+        from finance_app import clock, daily
+        if on is not None and on.date() > clock.today():
+            # a day not yet here has no rates and no value dates: refuse it, rather than
+            # book nothing for some duties and value trade at zero in others
+            raise click.BadParameter(f"{on.date().isoformat()} is after today "
+                                     f"({clock.today().isoformat()}).", param_hint="--date")
         for line in daily.run(on.date() if on else None):
             click.echo(line)
 

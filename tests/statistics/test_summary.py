@@ -195,3 +195,12 @@ def test_financing_figures_stay_the_rows_own_through_refreshes(world, monkeypatc
 ])
 def test_a_replaced_versions_day_follows_the_same_rule_as_the_orders(data, day):
     assert summary._version_day(data) == day
+
+
+def test_the_daily_run_refuses_a_business_date_after_today_and_runs_nothing(app):
+    later = (clock.today() + timedelta(days=1)).isoformat()
+    result = app.test_cli_runner().invoke(args=["run-daily", "--date", later])
+    assert result.exit_code == 2 and "is after today" in result.output
+    assert db.session.execute(select(func.count()).select_from(daily.DailyRun)).scalar_one() == 0
+    done = app.test_cli_runner().invoke(args=["run-daily", "--date", clock.today().isoformat()])
+    assert done.exit_code == 0 and "ratings:" in done.output
